@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# tests/integration/run_scenario.sh - boots hv.efi in an emulator (through scripts/hv run) and
+# judges the serial transcript against an expectation file:
+#   - each non-blank line not starting with '#' or '!' is an extended regex; they must match
+#     lines of the transcript in the order given (other lines may come between);
+#   - a line '!REGEX' must match no line of the transcript at all (e.g. !PANIC);
+# Prints one line per expectation and fails with the transcript's tail on the first miss.
+set -uo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+name="" target="" timeout=120 efi="" work="" expect="" extra=()
+while [ $# -gt 0 ]; do
+  case $1 in
+    --name) name=$2; shift 2 ;;
+    --target) target=$2; shift 2 ;;
+    --timeout) timeout=$2; shift 2 ;;
+    --efi) efi=$2; shift 2 ;;
+    --work) work=$2; shift 2 ;;
+    --expect) expect=$2; shift 2 ;;
+    *) extra+=("$1"); shift ;;
+  esac
+done
+[ -f "$expect" ] || { echo "scenario $name: no expectation file $expect"; exit 1; }
+mkdir -p "$work"
+log=$work/serial.log
+HV_BUILD_DIR=$work "$root/scripts/hv" run --target "$target" --timeout "$timeout" --no-build --quiet \
+  --efi "$efi" --log "$log" "${extra[@]}"
+rc=$?
+if [ $rc -eq 124 ]; then echo "scenario $name: the machine did not stop within ${timeout}s"; fi
+
+# Strip CRs the UART sends before each newline.
+tr -d '\r' <"$log" >"$work/transcript.txt"
+transcript=$work/transcript.txt
+fail=0 line_no=0
+while IFS= read -r pattern || [ -n "$pattern" ]; do
+  [[ -z $pattern || $pattern == \#* ]] && continue
+  if [[ $pattern == !* ]]; then
+    if grep -nE -- "${pattern:1}" "$transcript" >/dev/null; then
+      echo "FAIL must not appear: ${pattern:1}: $(grep -nE -- "${pattern:1}" "$transcript" | head -1)"; fail=1
+    else
+      echo "ok   absent: ${pattern:1}"
+    fi
+    continue
+  fi
+  hit=$(tail -n +$((line_no + 1)) "$transcript" | grep -nE -m1 -- "$pattern" | cut -d: -f1)
+  if [ -z "$hit" ]; then
+    echo "FAIL expected after line $line_no: $pattern"; fail=1; break
+  fi
+  line_no=$((line_no + hit))
+  echo "ok   line $line_no: $pattern"
+done <"$expect"
+if [ $rc -eq 124 ]; then fail=1; fi
+if [ $fail -ne 0 ]; then
+  echo "---- transcript tail ($transcript) ----"; tail -n 40 "$transcript"
+fi
+exit $fail
