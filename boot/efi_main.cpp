@@ -3,11 +3,16 @@
 //   1. COM1 and the log, the banner;
 //   2. the CPU and its VMX features (a CPU that cannot run hv: one line, then a clean stop);
 //   3. the UEFI memory map summary; the ACPI power-off plan;
-//   4. ExitBootServices (map-key retry loop): from here on hv owns the machine.
+//   4. the processors (UEFI MP services) and their per-CPU areas;
+//   5. ExitBootServices (map-key retry loop): from here on hv owns the machine;
+//   6. host GDT/TSS/IDT and VMXON on the BSP, then INIT-SIPI-SIPI for every AP, which does the same.
 #include "boot/efi.hpp"
+#include "boot/mp.hpp"
 #include "boot/platform.hpp"
+#include "core/cpu_work.hpp"
 #include "core/log.hpp"
 #include "hv_version.hpp"
+#include "vmx/native/vmx_root.hpp"
 #include "vmx/vmx_capabilities.hpp"
 
 using namespace hv;
@@ -20,6 +25,19 @@ void log_banner(EFI_SYSTEM_TABLE* st) {
   boot::ucs2_to_ascii(st->FirmwareVendor, vendor, sizeof vendor);
   log_info("boot", "firmware: {} revision {:#x}, UEFI {}.{}", vendor, st->FirmwareRevision, st->Hdr.Revision >> 16,
            (st->Hdr.Revision & 0xFFFF) / 10);
+}
+
+constinit Vmx_capability_msrs g_caps{};
+
+// Where every application processor arrives from the trampoline, on its own stack.
+void ap_main(Per_cpu* cpu) {
+  boot::load_host_tables(*cpu);
+  cpu->state.store(Cpu_state::online);
+  if (vmx_enter_root(*cpu, g_caps)) {
+    log_info("vmx", "cpu{} (APIC ID {}) is in VMX root", cpu->index, cpu->apic_id);
+    cpu_wait_for_work(*cpu);
+  }
+  x86::halt_forever();
 }
 
 } // namespace
@@ -54,6 +72,9 @@ extern "C" EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE* st) {
   }
   if (features.status == Vmx_status::usable_no_ept) log_warn("vmx", "{}", vmx_status_advice(features.status));
 
+  g_caps = msrs;
+  const boot::Mp_plan mp = boot::prepare_processors(st, x86::cpuid(1).ebx >> 24);
+
   boot::Efi_memory_map final_map;
   u32 attempts = 0;
   const EFI_STATUS status = boot::exit_boot_services(image, st, final_map, attempts);
@@ -64,6 +85,17 @@ extern "C" EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE* st) {
   const Memory_map_summary owned = summarize_memory_map(final_map.regions);
   log_info("boot", "ExitBootServices done after {} attempt(s): hv owns the machine ({} MiB usable in {} regions)",
            attempts, owned.usable_bytes / MiB, owned.region_count);
+
+  // From here on interrupts stay off in VMX root: hv polls, guests get the CPU's time.
+  x86::cli();
+  Per_cpu& bsp = *cpu_set().cpus[0];
+  boot::load_host_tables(bsp);
+  if (!vmx_enter_root(bsp, g_caps)) boot::platform_stop(5);
+  log_info("vmx", "cpu0 (APIC ID {}) is in VMX root", bsp.apic_id);
+  boot::start_application_processors(mp, &ap_main);
+  u32 in_root = 0;
+  for (u32 i = 0; i < cpu_set().count; ++i) in_root += cpu_set().cpus[i]->state.load() == Cpu_state::vmx_root;
+  log_info("vmx", "VMX root on {} of {} CPUs", in_root, cpu_set().count);
 
   log_info("boot", "nothing to run yet; stopping the machine");
   boot::platform_stop(0);

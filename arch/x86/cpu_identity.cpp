@@ -46,10 +46,12 @@ Cpu_identity read_cpu_identity(Cpu_access& cpu) {
       put_register(&id.brand[16 * i + 12], b.edx);
     }
     id.brand[48] = '\0';
-    // Brand strings are often padded with leading spaces.
+    // Brand strings are often padded with spaces: leading on older Intel parts, trailing on AMD.
     usize lead = 0;
     while (lead < 48 && id.brand[lead] == ' ') ++lead;
     if (lead > 0) std::memmove(id.brand.data(), id.brand.data() + lead, 49 - lead);
+    usize end = std::strlen(id.brand.data());
+    while (end > 0 && id.brand[end - 1] == ' ') id.brand[--end] = '\0';
   }
   if (id.max_extended_leaf >= cpuid::LEAF_ADDRESS_SIZES) {
     id.physical_address_bits = static_cast<u8>(cpu.cpuid(cpuid::LEAF_ADDRESS_SIZES).eax & 0xFF);
