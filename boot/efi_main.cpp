@@ -7,6 +7,7 @@
 //   5. ExitBootServices (map-key retry loop): from here on hv owns the machine;
 //   6. host GDT/TSS/IDT and VMXON on the BSP, then INIT-SIPI-SIPI for every AP, which does the same.
 #include "boot/efi.hpp"
+#include "boot/host_space.hpp"
 #include "boot/mp.hpp"
 #include "boot/platform.hpp"
 #include "core/cpu_work.hpp"
@@ -74,6 +75,10 @@ extern "C" EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE* st) {
 
   g_caps = msrs;
   const boot::Mp_plan mp = boot::prepare_processors(st, x86::cpuid(1).ebx >> 24);
+  if (!boot::reserve_host_space_pool(st)) {
+    log_error("boot", "no memory below 4 GiB for the host page tables");
+    boot::platform_stop(4);
+  }
 
   boot::Efi_memory_map final_map;
   u32 attempts = 0;
@@ -88,6 +93,7 @@ extern "C" EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE* st) {
 
   // From here on interrupts stay off in VMX root: hv polls, guests get the CPU's time.
   x86::cli();
+  if (!boot::switch_to_host_page_tables(final_map.regions, mp.trampoline_page)) boot::platform_stop(4);
   Per_cpu& bsp = *cpu_set().cpus[0];
   boot::load_host_tables(bsp);
   if (!vmx_enter_root(bsp, g_caps)) boot::platform_stop(5);
