@@ -7,6 +7,9 @@
 //   5. ExitBootServices (map-key retry loop): from here on hv owns the machine;
 //   6. host GDT/TSS/IDT and VMXON on the BSP, then INIT-SIPI-SIPI for every AP, which does the same.
 #include "boot/efi.hpp"
+#include "boot/esp_files.hpp"
+#include "boot/memory_setup.hpp"
+#include "boot/run_vms.hpp"
 #include "boot/host_space.hpp"
 #include "boot/mp.hpp"
 #include "boot/platform.hpp"
@@ -74,6 +77,9 @@ extern "C" EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE* st) {
   if (features.status == Vmx_status::usable_no_ept) log_warn("vmx", "{}", vmx_status_advice(features.status));
 
   g_caps = msrs;
+  const boot::Esp_files& files = boot::read_esp_files(image, st);
+  log_info("boot", "ESP: {}, {} guest image(s) in \\EFI\\hv\\guests", files.has_config ? "hv.cfg found" : "no hv.cfg",
+           files.guest_count);
   const boot::Mp_plan mp = boot::prepare_processors(st, x86::cpuid(1).ebx >> 24);
   if (!boot::reserve_host_space_pool(st)) {
     log_error("boot", "no memory below 4 GiB for the host page tables");
@@ -103,6 +109,13 @@ extern "C" EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE* st) {
   for (u32 i = 0; i < cpu_set().count; ++i) in_root += cpu_set().cpus[i]->state.load() == Cpu_state::vmx_root;
   log_info("vmx", "VMX root on {} of {} CPUs", in_root, cpu_set().count);
 
-  log_info("boot", "nothing to run yet; stopping the machine");
-  boot::platform_stop(0);
+  if (!boot::setup_frame_allocator(final_map.regions)) boot::platform_stop(6);
+  const Ept_config self_check_ept =
+      make_ept_config(no_vm, Ept_hardware{features.ept_2m, features.ept_1g, features.ept_execute_only, false, features.ept_wb,
+                                          id.physical_address_bits}, default_paging_policy);
+  if (!boot::run_memory_self_check(self_check_ept, features.invept_single_context)) boot::platform_stop(7);
+
+  const boot::Run_summary summary = boot::run_configured_vms(files, id, g_caps, features);
+  log_info("boot", "all VMs have stopped ({} run); stopping the machine", summary.vms);
+  boot::platform_stop(summary.failed == 0 ? 0 : 1);
 }

@@ -18,7 +18,7 @@ file(GLOB HV_EFI_ONLY_SOURCES CONFIGURE_DEPENDS
 
 set(HV_FREESTANDING_FLAGS
   -ffreestanding -fno-exceptions -fno-rtti -fno-threadsafe-statics -fno-use-cxa-atexit
-  -fpic -fshort-wchar -mno-red-zone -mgeneral-regs-only -maccumulate-outgoing-args
+  -fpic -fvisibility=hidden -fno-gnu-unique -fshort-wchar -mno-red-zone -mgeneral-regs-only -maccumulate-outgoing-args
   -fno-stack-protector -fcf-protection=none -fno-asynchronous-unwind-tables -fno-builtin-printf
   -Wall -Wextra -Wno-missing-field-initializers)
 

@@ -113,6 +113,11 @@ Vmx_features decode_vmx_features(const Cpu_identity& id, const Vmx_capability_ms
   if (!f.ept) {
     // Without "enable EPT" the capability bits describe nothing usable.
     f.ept_4level = f.ept_5level = f.ept_2m = f.ept_1g = f.ept_accessed_dirty = f.ept_execute_only = false;
+    f.ept_uc = f.ept_wb = f.invept = f.invept_single_context = f.invept_all_context = false;
+  }
+  if (!f.vpid) {
+    f.invvpid = f.invvpid_individual_address = f.invvpid_single_context = f.invvpid_all_context =
+        f.invvpid_single_context_retaining_globals = false;
   }
 
   if (f.feature_control_locked && !f.vmxon_outside_smx) f.status = Vmx_status::locked_off;

@@ -161,7 +161,9 @@ TEST(MemoryMapSummary, RandomMapsAgreeWithAPerPageReference) {
     ASSERT_EQ(s.usable_bytes, usable_bytes) << "round " << round;
     ASSERT_EQ(s.highest_usable_end, Hpa(highest_end)) << "round " << round;
     ASSERT_EQ(s.largest_usable_bytes, best * P) << "round " << round;
-    if (best > 0) ASSERT_EQ(s.largest_usable_base, Hpa(best_base * P)) << "round " << round;
+    if (best > 0) {
+      ASSERT_EQ(s.largest_usable_base, Hpa(best_base * P)) << "round " << round;
+    }
   }
 }
 

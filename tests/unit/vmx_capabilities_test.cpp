@@ -169,7 +169,27 @@ TEST(VmxFeatures, EptCapabilityBitsAreIgnoredWhenTheControlCannotBeSet) {
   load(l, p);
   EXPECT_FALSE(l.features.ept);
   EXPECT_FALSE(l.features.ept_4level);
+  // The report must not claim EPT details (WB tables, INVEPT) for an EPT that cannot be enabled.
+  EXPECT_FALSE(l.features.ept_wb);
+  EXPECT_FALSE(l.features.ept_uc);
+  EXPECT_FALSE(l.features.invept);
+  EXPECT_FALSE(l.features.invept_single_context);
+  EXPECT_FALSE(l.features.invept_all_context);
+  EXPECT_TRUE(l.features.vpid);
+  EXPECT_TRUE(l.features.invvpid);
   EXPECT_EQ(l.features.status, Vmx_status::usable_no_ept);
+}
+
+TEST(VmxFeatures, InvvpidBitsAreIgnoredWhenVpidCannotBeEnabled) {
+  Cpu_profile p = test::bochs_skylake_x();
+  p.msrs.procbased_ctls2 &= ~(1ull << (32 + vmx_ctl::PROC2_ENABLE_VPID));
+  Loaded l;
+  load(l, p);
+  EXPECT_FALSE(l.features.vpid);
+  EXPECT_FALSE(l.features.invvpid);
+  EXPECT_FALSE(l.features.invvpid_single_context);
+  EXPECT_TRUE(l.features.invept);  // EPT is unaffected
+  EXPECT_EQ(l.features.status, Vmx_status::usable);
 }
 
 TEST(VmxFeatures, WithoutSecondaryControlsNothingBeyondThePrimaryMsrsIsRead) {

@@ -30,6 +30,11 @@ public:
   [[nodiscard]] u32 id() const {
     return x2apic_ ? static_cast<u32>(rdmsr(0x802)) : (mmio_[XAPIC_ID / 4] >> 24);
   }
+  // Signals the end of the interrupt being serviced (EOI register; x2APIC MSR 0x80B).
+  void eoi() {
+    if (x2apic_) wrmsr(0x80B, 0);
+    else mmio_[0xB0 / 4] = 0;
+  }
   // Sends an IPI and waits (bounded) until the xAPIC has delivered it. False on timeout.
   bool send_ipi(u32 apic_id, u32 command) {
     if (x2apic_) {

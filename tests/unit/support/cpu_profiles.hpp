@@ -9,7 +9,7 @@
 // Profiles:
 //   bochs_skylake_x()     Bochs 2.7 `cpu: model=corei7_skylake_x`, values read off the machine
 //                         by a UEFI app (see ../shared/EMULATORS.md); CPUID.1:ECX/EDX from Bochs'
-//                         cpudb/intel/corei7_skylake-x.cc (no OSXSAVE: CR4.OSXSAVE is clear).
+//                         cpudb/intel/corei7_skylake-x.cc (OSXSAVE, which mirrors CR4.OSXSAVE, left clear).
 //   intel_core_i7_6700k() a real Skylake client part. Source: VirtualBox's CPU database,
 //                         src/VBox/VMM/VMMR3/cpus/Intel_Core_i7_6700K.h (VirtualBox/virtualbox
 //                         on GitHub, "Generated at 2015-11-04T14:22:26Z by VBoxCpuReport
@@ -181,6 +181,10 @@ inline Cpu_profile intel_core_i7_6700k() {
       {0xb, 2, {0x00000000, 0x00000000, 0x00000002, 0x00000002}},
       {0xd, 0, {0x0000001f, 0x00000440, 0x00000440, 0x00000000}},
       {0xd, 1, {0x0000000f, 0x000003c0, 0x00000100, 0x00000000}},
+      {0xd, 2, {0x00000100, 0x00000240, 0x00000000, 0x00000000}},  // AVX: 256 bytes at 576
+      {0xd, 3, {0x00000040, 0x000003c0, 0x00000000, 0x00000000}},  // MPX BNDREGS
+      {0xd, 4, {0x00000040, 0x00000400, 0x00000000, 0x00000000}},  // MPX BNDCSR
+      {0xd, 5, {0, 0, 0, 0}},
       {0x15, 0, {0x00000002, 0x0000014e, 0x00000000, 0x00000000}},
       {0x16, 0, {0x00000fa0, 0x00001068, 0x00000064, 0x00000000}},
       {0x80000000, 0, {0x80000008, 0, 0, 0}},

@@ -1,0 +1,111 @@
+// core/vm.cpp - see vm.hpp. Both builds.
+#include "core/vm.hpp"
+#include "core/config.hpp"
+#include "core/log.hpp"
+#include "vmx/exit_handler.hpp"
+#include <cstring>
+
+namespace hv {
+
+const char* vm_state_name(Vm_state state) {
+  switch (state) {
+  case Vm_state::created: return "created";
+  case Vm_state::ready: return "ready";
+  case Vm_state::running: return "running";
+  case Vm_state::stopped: return "stopped";
+  case Vm_state::failed: return "failed";
+  }
+  return "?";
+}
+
+class Vm::Memory_writer final : public Guest_physical_writer {
+public:
+  explicit Memory_writer(Guest_memory& m) : m_(m) {}
+  bool write(Gpa gpa, std::span<const u8> bytes) override {
+    return m_.copy_to_guest(gpa, bytes).status == Guest_copy_status::ok;
+  }
+
+private:
+  Guest_memory& m_;
+};
+
+Vm::Vm(Vm_id id, const Vm_config& config, Vm_host& host)
+    : id_(id), config_(config),
+      memory_(host.frames, host.direct_map, host.invalidator, make_ept_config(id, host.ept_hardware, host.policy), host.policy),
+      msrs_(host.msr_config, 0) {
+  const std::string_view n = config_.name.view();
+  std::memcpy(name_, n.data(), n.size());
+  uart_.set_name(std::string_view(name_, n.size()));
+  cpuid_.build(host.cpu, Guest_cpuid_config{});
+}
+
+bool Vm::prepare(std::span<const u8> image) {
+  const u64 bytes = u64{config_.memory_mib} * MiB;
+  auto fail = [&](const char* what, const char* why) {
+    log_error("vm", "{}: not started: {}: {}", name(), what, why);
+    memory_.destroy();
+    memory_released_ = true;
+    state_ = Vm_state::failed;
+    vcpu_.stop = Vcpu_stop{Vcpu_stop_kind::not_started, 0, 0};
+    return false;
+  };
+  if (memory_.init() != Ept_status::ok) return fail("EPT", "no memory for the EPT root");
+  if (memory_.add_slot(Memslot{Gpa(0), bytes, Memslot_kind::ram, 0}) != Memslot_status::ok)
+    return fail("memory", "the RAM slot was refused");
+  Memory_writer writer(memory_);
+  const Guest_load_result loaded =
+      load_guest(Guest_load_request{image, bytes, id_, name(), config_.args.view()}, writer);
+  if (loaded.error != Load_error::none) {
+    return fail("image",
+                loaded.error == Load_error::bad_elf ? elf_error_message(loaded.elf_error) : load_error_message(loaded.error));
+  }
+  start_ = loaded.start;
+  if (!io_.attach(guest_uart_base, 8, uart_) || !io_.attach(debug_exit_port, 4, debug_exit_)) return fail("devices", "port conflict");
+
+  vcpu_.vm_id = id_;
+  vcpu_.index = 0;
+  vcpu_.vm_name = name_;
+  vcpu_.memory = &memory_;
+  vcpu_.io = &io_;
+  vcpu_.cpuid = &cpuid_;
+  vcpu_.msrs = &msrs_;
+  vcpu_.xcr0_supported = cpuid_.supported_xcr0();
+  vcpu_.regs = Guest_registers{};
+  vcpu_.regs.rsi = guest_layout::boot_info;
+  state_ = Vm_state::ready;
+  log_info("vm", "{}: ready: image {} ({} bytes, entry {:#x}), {} MiB of RAM on demand", name(), config_.image.view(),
+           image.size(), start_.rip, config_.memory_mib);
+  return true;
+}
+
+void Vm::finish() {
+  if (memory_released_) return;
+  uart_.flush();
+  const Vcpu_stop& stop = vcpu_.stop;
+  final_memory_ = memory_.stats();
+  if (stop.kind == Vcpu_stop_kind::exit_status)
+    log_info("vm", "{}: stopped: exit status {}", name(), stop.value);
+  else
+    log_info("vm", "{}: stopped: {}", name(), vcpu_stop_kind_name(stop.kind));
+  log_exit_stats(vcpu_);
+  log_info("vm", "{}: memory: {} KiB populated ({} x 4 KiB, {} x 2 MiB), {} EPT table pages, {} EPT violations",
+           name(), final_memory_.populated_bytes() / KiB, final_memory_.frames_4k, final_memory_.frames_2m,
+           final_memory_.table_pages, final_memory_.violations);
+  memory_.destroy();
+  memory_released_ = true;
+  state_ = Vm_state::stopped;
+}
+
+bool Vm::met_expectation() const {
+  const Vcpu_stop& stop = vcpu_.stop;
+  const Vm_expectation& e = config_.expect;
+  switch (e.kind) {
+  case Expect_kind::none: return stop.kind == Vcpu_stop_kind::exit_status && stop.value == 0;
+  case Expect_kind::exit: return stop.kind == Vcpu_stop_kind::exit_status && stop.value == e.status;
+  case Expect_kind::triple_fault: return stop.kind == Vcpu_stop_kind::triple_fault;
+  case Expect_kind::stop: return e.reason.view() == vcpu_stop_kind_name(stop.kind);
+  }
+  return false;
+}
+
+} // namespace hv

@@ -1,0 +1,77 @@
+// core/vm.hpp - a virtual machine: its configuration, guest memory (EPT, demand population),
+// devices (UART, debug-exit port), CPU model, MSRs and its one vCPU; how it is prepared from an
+// image, and how its end is judged against what the configuration expected. Both builds: the
+// hardware-facing steps (VMCS, entering the guest) are in vmx/native/ and boot/.
+#pragma once
+#include "core/config_model.hpp"
+#include "core/guest_loader.hpp"
+#include "devices/debug_exit.hpp"
+#include "devices/guest_uart.hpp"
+#include "mm/guest_memory.hpp"
+#include "vmx/guest_cpuid.hpp"
+#include "vmx/guest_msr.hpp"
+#include "vmx/vcpu.hpp"
+
+namespace hv {
+
+enum class Vm_state : u8 { created, ready, running, stopped, failed };
+[[nodiscard]] const char* vm_state_name(Vm_state state);
+
+// The host facts every VM is built from.
+struct Vm_host {
+  Frame_source& frames;
+  Direct_map direct_map;
+  Ept_invalidator& invalidator;
+  Ept_hardware ept_hardware;
+  Paging_policy policy;
+  Cpu_access& cpu;              // read once, to build the guest CPU model
+  Guest_msr_config msr_config;
+};
+
+class Vm {
+public:
+  Vm(Vm_id id, const Vm_config& config, Vm_host& host);
+  Vm(const Vm&) = delete;
+  Vm& operator=(const Vm&) = delete;
+
+  // Builds guest memory (one RAM slot of memory_mib), loads the image, wires devices and the
+  // vCPU. False (with the reason logged) leaves the VM `failed`; nothing of it stays allocated.
+  [[nodiscard]] bool prepare(std::span<const u8> image);
+  // After the vCPU stopped: flushes the UART, logs the end and the exit statistics, gives all
+  // guest memory back. Idempotent.
+  void finish();
+  // Did the VM end as its configuration expected? (No expectation: exit status 0.)
+  [[nodiscard]] bool met_expectation() const;
+
+  [[nodiscard]] Vm_id id() const { return id_; }
+  [[nodiscard]] std::string_view name() const { return config_.name.view(); }
+  [[nodiscard]] const Vm_config& config() const { return config_; }
+  [[nodiscard]] Vm_state state() const { return state_; }
+  void set_state(Vm_state s) { state_ = s; }
+  [[nodiscard]] Vcpu& vcpu() { return vcpu_; }
+  [[nodiscard]] const Vcpu& vcpu() const { return vcpu_; }
+  [[nodiscard]] const Guest_start_state& start_state() const { return start_; }
+  [[nodiscard]] Guest_memory& memory() { return memory_; }
+  [[nodiscard]] const Guest_uart& uart() const { return uart_; }
+  [[nodiscard]] const Guest_memory_stats& final_memory_stats() const { return final_memory_; }
+
+private:
+  class Memory_writer;
+
+  Vm_id id_;
+  Vm_config config_;
+  char name_[vm_name_max + 1] = {};
+  Vm_state state_ = Vm_state::created;
+  Guest_memory memory_;
+  Io_bus io_;
+  Guest_uart uart_;
+  Debug_exit debug_exit_;
+  Guest_cpuid cpuid_;
+  Guest_msrs msrs_;
+  Vcpu vcpu_;
+  Guest_start_state start_;
+  Guest_memory_stats final_memory_;
+  bool memory_released_ = false;
+};
+
+} // namespace hv

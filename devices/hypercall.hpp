@@ -1,0 +1,43 @@
+// devices/hypercall.hpp - the paravirtual interface a guest reaches with VMCALL, with KVM's
+// register convention: RAX = number, RBX, RCX, RDX, RSI = arguments, result in RAX; negative
+// values are errors (-errno). VMCALL from CPL > 0 gets -EPERM without running anything, as on
+// KVM. Numbers and semantics: docs/hypercalls.md. Both builds.
+#pragma once
+#include "arch/x86/types.hpp"
+
+namespace hv {
+
+inline constexpr u32 hypercall_interface_version = 1;
+
+namespace hc {
+inline constexpr u64 NOP = 0;       // returns 0; for measuring the round trip
+inline constexpr u64 VERSION = 1;   // returns hypercall_interface_version
+inline constexpr u64 FEATURES = 2;  // returns a bit mask of hc_feature bits
+} // namespace hc
+namespace hc_feature {
+inline constexpr u64 NOP = 1u << 0;
+inline constexpr u64 VERSION = 1u << 1;
+} // namespace hc_feature
+
+// Linux errno values, negated in RAX.
+inline constexpr i64 HC_EPERM = -1;
+inline constexpr i64 HC_EFAULT = -14;
+inline constexpr i64 HC_EINVAL = -22;
+inline constexpr i64 HC_ENOSYS = -38;
+
+struct Hypercall_args {
+  u64 nr = 0;
+  u64 a0 = 0, a1 = 0, a2 = 0, a3 = 0;  // RBX, RCX, RDX, RSI
+  u32 cpl = 0;                         // the caller's privilege level
+};
+
+struct Hypercall_counters {
+  u64 calls = 0;
+  u64 refused_cpl = 0;
+  u64 unknown = 0;
+};
+
+// Runs one hypercall; the value goes to the guest's RAX.
+[[nodiscard]] i64 dispatch_hypercall(const Hypercall_args& args, Hypercall_counters& counters);
+
+} // namespace hv

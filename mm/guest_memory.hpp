@@ -1,0 +1,137 @@
+// mm/guest_memory.hpp - one VM's guest-physical memory: its memslots, its EPT, and RAM populated
+// on demand. Both builds.
+//
+// A VM's memory size is a limit, not an allocation: the first access to a guest frame is an EPT
+// violation that handle_ept_violation() answers with a zeroed host frame:
+//   - 2 MiB frame and leaf when policy prefers them, one RAM slot covers the whole aligned 2 MiB
+//     range, nothing in that range is mapped yet (a range already partly populated with 4 KiB
+//     pages stays 4 KiB), the host's memory type is uniform there, and the Frame_source has a
+//     2 MiB block; otherwise a 4 KiB frame and leaf;
+//   - emulated MMIO: the caller emulates the access; outside every slot or in a reserved slot:
+//     the guest's error; no frame: out_of_memory (the caller pauses the VM). Never a panic.
+// Guest frames are recorded only in the EPT leaves: software bits 53:52 say whether a leaf's frame
+// is a 4 KiB block or part of a 2 MiB block (a 2 MiB leaf split by the exec policy), which is
+// what destroy() needs to give every block back with its own order.
+// Thread-safe: vCPUs of one VM may fault concurrently; one lock per VM serialises the changes.
+#pragma once
+#include "core/spinlock.hpp"
+#include "mm/ept.hpp"
+#include "mm/memslot.hpp"
+#include "mm/mtrr.hpp"
+#include "mm/paging_policy.hpp"
+#include <span>
+
+namespace hv {
+
+// The access that faulted, from the exit qualification (Ept_exit_qualification's read / write /
+// fetch, mm/ept_violation.hpp).
+struct Ept_access {
+  bool read = false;
+  bool write = false;
+  bool fetch = false;
+};
+
+enum class Violation_action : u8 {
+  resume,         // the GPA is mapped now (or was already): re-enter the guest, same instruction
+  emulate_mmio,   // an emulated device's register: decode and emulate the instruction
+  guest_error,    // the guest touched what it must not: stop it (or inject a fault)
+  out_of_memory,  // no host frame or table page: pause the VM until memory is available
+};
+
+enum class Violation_reason : u8 {
+  populated_4k,    // a fresh zeroed 4 KiB frame is mapped
+  populated_2m,    // a fresh zeroed 2 MiB frame is mapped
+  spurious,        // already mapped with the rights the access needs (a stale TLB entry)
+  exec_split,      // fetch from a non-executable large leaf (no_exec_large_pages): split, 4K made executable
+  mmio,            // inside an emulated-MMIO slot
+  outside_slots,   // no slot covers the GPA
+  reserved_slot,   // inside a reserved slot
+  access_denied,   // mapped, but without the right the access needs
+  no_memory,       // the Frame_source ran dry
+};
+[[nodiscard]] const char* violation_reason_name(Violation_reason r);
+
+struct [[nodiscard]] Violation_result {
+  Violation_action action = Violation_action::guest_error;
+  Violation_reason reason = Violation_reason::outside_slots;
+  const Memslot* slot = nullptr;  // the slot of the GPA, if any (MMIO: its tag names the device)
+};
+
+enum class Guest_copy_status : u8 {
+  ok = 0,
+  outside_ram,    // some byte of the range is not in a RAM slot (nothing was copied)
+  read_only,      // a page of the range is mapped without write access (copy_to_guest)
+  out_of_memory,  // populating a page failed; bytes_done says how far the copy got
+};
+
+struct [[nodiscard]] Guest_copy_result {
+  Guest_copy_status status = Guest_copy_status::ok;
+  u64 bytes_done = 0;
+};
+
+struct Guest_memory_stats {
+  u64 frames_4k = 0;     // 4 KiB host frames backing guest RAM
+  u64 frames_2m = 0;     // 2 MiB host frames backing guest RAM
+  u64 table_pages = 0;   // EPT table pages, PML4 included
+  u64 violations = 0;    // EPT violations handled, every outcome
+  u64 spurious = 0;
+  u64 exec_splits = 0;
+  u64 mmio = 0;
+  u64 guest_errors = 0;
+  u64 out_of_memory = 0;
+  [[nodiscard]] constexpr u64 populated_bytes() const { return frames_4k * page_size_4k + frames_2m * page_size_2m; }
+};
+
+class Guest_memory {
+public:
+  // `host_mtrrs` (optional) gives RAM frames the host's memory type and keeps 2 MiB leaves off
+  // ranges where it is not uniform; without it RAM gets policy.ram_type.
+  Guest_memory(Frame_source& frames, Direct_map direct_map, Ept_invalidator& invalidator, const Ept_config& ept_config,
+               const Paging_policy& policy, const Mtrr_map* host_mtrrs = nullptr);
+  ~Guest_memory() { destroy(); }
+  Guest_memory(const Guest_memory&) = delete;
+  Guest_memory& operator=(const Guest_memory&) = delete;
+
+  Ept_status init();  // allocates the EPT's PML4
+  // Frees every guest frame, then the EPT (one INVEPT first). No vCPU of the VM may run.
+  void destroy();
+
+  Memslot_status add_slot(const Memslot& slot);
+  [[nodiscard]] const Memslot_table& slots() const { return slots_; }
+
+  Violation_result handle_ept_violation(Gpa gpa, Ept_access access);
+
+  // Copies between a host buffer and guest-physical memory, across pages and slots (all RAM).
+  // copy_to_guest populates pages as it goes; copy_from_guest reads unpopulated pages as zeros
+  // (or populates them, with policy.populate_on_read). The whole range is checked against the
+  // slots first: a range reaching outside RAM copies nothing.
+  Guest_copy_result copy_to_guest(Gpa gpa, std::span<const u8> bytes);
+  Guest_copy_result copy_from_guest(Gpa gpa, std::span<u8> bytes);
+
+  [[nodiscard]] Guest_memory_stats stats() const;
+  [[nodiscard]] u64 eptp() const { return ept_.eptp(); }
+  [[nodiscard]] const Paging_policy& policy() const { return policy_; }
+  // For inspection and tests; changes go through this class.
+  [[nodiscard]] const Ept& ept() const { return ept_; }
+
+private:
+  // Values of Ept_attrs::software on guest RAM leaves.
+  static constexpr u8 frame_4k = 0;
+  static constexpr u8 frame_part_of_2m = 1;
+
+  Violation_result populate(Gpa gpa, const Memslot& slot);
+  std::optional<Cache_type> ram_type(Hpa frame, u64 bytes) const;
+  // Fills `t` for a RAM page, populating it if needed and allowed; false with `status` set else.
+  bool resolve_page(Gpa gpa, bool populate_missing, std::optional<Ept_translation>& t, Guest_copy_status& status);
+
+  Frame_source& frames_;
+  Direct_map direct_map_;
+  Ept ept_;
+  Paging_policy policy_;
+  const Mtrr_map* host_mtrrs_;
+  Memslot_table slots_;
+  Guest_memory_stats stats_;
+  mutable Spinlock lock_;
+};
+
+} // namespace hv

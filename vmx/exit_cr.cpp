@@ -1,0 +1,73 @@
+// vmx/exit_cr.cpp - control-register accesses (exit reason 28). Both builds.
+// The guest owns CR0/CR4 except the bits VMX fixes (the guest/host masks); a MOV to CR0/CR4
+// that touches one of those exits here. hv checks the new value as the CPU would (#GP for
+// reserved bits, PG without PE, leaving long mode, setting VMXE) and keeps the guest's view in
+// the read shadow while the real register carries the fixed bits.
+#include "arch/x86/vmcs_fields.hpp"
+#include "vmx/exit_handler.hpp"
+#include "vmx/exit_qualification.hpp"
+
+namespace hv {
+namespace {
+
+constexpr u64 cr4_known_bits = cr4_bit::VME | cr4_bit::PVI | cr4_bit::TSD | cr4_bit::DE | cr4_bit::PSE | cr4_bit::PAE |
+                               cr4_bit::MCE | cr4_bit::PGE | cr4_bit::PCE | cr4_bit::OSFXSR | cr4_bit::OSXMMEXCPT |
+                               cr4_bit::UMIP | cr4_bit::FSGSBASE | cr4_bit::PCIDE | cr4_bit::OSXSAVE |
+                               cr4_bit::SMEP | cr4_bit::SMAP;
+
+Exit_action inject_gp(Exit_context& ctx) {
+  ctx.vcpu.pending_event = hardware_exception(exception_vector::GP, 0);
+  return Exit_action::resume;
+}
+
+bool long_mode_active(Exit_context& ctx) { return ctx.vmcs.read(vmcs::GUEST_IA32_EFER) & (1u << 10); }
+
+Exit_action write_cr0(Exit_context& ctx, u64 value) {
+  if (value >> 32) return inject_gp(ctx);
+  if ((value & cr0_bit::PG) && !(value & cr0_bit::PE)) return inject_gp(ctx);
+  if ((value & cr0_bit::NW) && !(value & cr0_bit::CD)) return inject_gp(ctx);
+  if (long_mode_active(ctx) && !(value & cr0_bit::PG)) return inject_gp(ctx);  // no way back to legacy modes yet
+  ctx.vmcs.write(vmcs::CR0_READ_SHADOW, value);
+  ctx.vmcs.write(vmcs::GUEST_CR0, apply_fixed(value, ctx.vcpu.cr0_fixed));
+  return Exit_action::advance_rip;
+}
+
+Exit_action write_cr4(Exit_context& ctx, u64 value) {
+  if (value & ~cr4_known_bits) return inject_gp(ctx);  // includes VMXE: VMX is hidden
+  // A bit this CPU cannot set in VMX operation (IA32_VMX_CR4_FIXED1) is reserved for it: #GP,
+  // as on the bare CPU, rather than a shadow claiming a feature the real CR4 lacks.
+  if (value & ~ctx.vcpu.cr4_fixed.may_be_one) return inject_gp(ctx);
+  if (long_mode_active(ctx) && !(value & cr4_bit::PAE)) return inject_gp(ctx);
+  ctx.vmcs.write(vmcs::CR4_READ_SHADOW, value);
+  ctx.vmcs.write(vmcs::GUEST_CR4, apply_fixed(value, ctx.vcpu.cr4_fixed));
+  return Exit_action::advance_rip;
+}
+
+} // namespace
+
+Exit_action handle_cr_access(Exit_context& ctx) {
+  const Cr_access a = decode_cr_access(ctx.qualification);
+  switch (a.type) {
+  case Cr_access_type::mov_to_cr: {
+    // RSP is not saved by the exit stub: it lives in the VMCS.
+    const u64* gpr = guest_gpr(ctx.vcpu.regs, a.gpr);
+    const u64 value = gpr ? *gpr : ctx.vmcs.read(vmcs::GUEST_RSP);
+    if (a.cr == 0) return write_cr0(ctx, value);
+    if (a.cr == 4) return write_cr4(ctx, value);
+    break;
+  }
+  case Cr_access_type::clts:
+    return write_cr0(ctx, ctx.vmcs.read(vmcs::CR0_READ_SHADOW) & ~cr0_bit::TS);
+  case Cr_access_type::lmsw: {
+    // LMSW loads CR0[3:0] but can never clear PE.
+    const u64 old = ctx.vmcs.read(vmcs::CR0_READ_SHADOW);
+    const u64 value = (old & ~0xEull) | (a.lmsw_source_data & 0xF) | (old & cr0_bit::PE);
+    return write_cr0(ctx, value);
+  }
+  case Cr_access_type::mov_from_cr:
+    break;  // CR3/CR8 reads do not exit with hv's controls
+  }
+  return stop_vcpu(ctx, Vcpu_stop_kind::unsupported, ctx.qualification);
+}
+
+} // namespace hv

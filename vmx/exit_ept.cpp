@@ -1,0 +1,43 @@
+// vmx/exit_ept.cpp - EPT violations (exit reason 48) and misconfigurations (49). Both builds.
+// A violation in guest RAM is demand population (mm/guest_memory.hpp); outside every slot the
+// VM stops with the address; no host frame stops it as out of memory (the scheduler will pause
+// it instead); MMIO slots have no device models yet. A misconfiguration means hv wrote a bad EPT
+// entry: a hypervisor bug, so panic with the guest's state.
+#include "arch/x86/vmcs_fields.hpp"
+#include "core/panic.hpp"
+#include "mm/guest_memory.hpp"
+#include "vmx/exit_handler.hpp"
+#include "vmx/exit_qualification.hpp"
+
+namespace hv {
+
+Exit_action handle_ept_violation(Exit_context& ctx) {
+  const u64 gpa = ctx.vmcs.read(vmcs::GUEST_PHYSICAL_ADDRESS);
+  const Ept_violation v = decode_ept_violation(ctx.qualification);
+  if (!ctx.vcpu.memory) return stop_vcpu(ctx, Vcpu_stop_kind::ept_outside_slot, 0, gpa);
+  const Violation_result r = ctx.vcpu.memory->handle_ept_violation(Gpa(gpa), Ept_access{v.read, v.write, v.fetch});
+  switch (r.action) {
+  case Violation_action::resume:
+    // The faulting instruction runs again. If the fault happened during an IRET that unblocked
+    // NMIs, blocking by NMI must be restored first (SDM Vol. 3C 28.2.3).
+    if (v.nmi_unblocking && !ctx.vcpu.pending_event) {
+      ctx.vmcs.write(vmcs::GUEST_INTERRUPTIBILITY_INFO, ctx.vmcs.read(vmcs::GUEST_INTERRUPTIBILITY_INFO) | (1u << 3));
+    }
+    return Exit_action::resume;
+  case Violation_action::out_of_memory:
+    return stop_vcpu(ctx, Vcpu_stop_kind::out_of_memory, ctx.qualification, gpa);
+  case Violation_action::emulate_mmio:
+    return stop_vcpu(ctx, Vcpu_stop_kind::unsupported, ctx.qualification, gpa);
+  case Violation_action::guest_error:
+    break;
+  }
+  return stop_vcpu(ctx, Vcpu_stop_kind::ept_outside_slot, ctx.qualification, gpa);
+}
+
+Exit_action handle_ept_misconfiguration(Exit_context& ctx) {
+  const u64 gpa = ctx.vmcs.read(vmcs::GUEST_PHYSICAL_ADDRESS);
+  log_vcpu_state(ctx.vcpu, ctx.vmcs);
+  panic("vmx", "{}: EPT misconfiguration at GPA {:#x}: hv wrote an invalid EPT entry", ctx.vcpu.vm_name, gpa);
+}
+
+} // namespace hv

@@ -1,0 +1,62 @@
+// vmx/exit_simple.cpp - the exits whose handling is a line or two: HLT, INVD/WBINVD, external
+// interrupts, triple fault, INIT, SIPI, VMX instructions, failed VM entries. Both builds.
+#include "arch/x86/vmcs_fields.hpp"
+#include "core/log.hpp"
+#include "vmx/exit_handler.hpp"
+#include "vmx/exit_reason_names.hpp"
+
+namespace hv {
+
+Exit_action handle_hlt(Exit_context& ctx) {
+  // With interrupts off and no NMI source, nothing can ever wake the vCPU: the guest is done.
+  if (!(ctx.vmcs.read(vmcs::GUEST_RFLAGS) & (1u << 9))) {
+    ctx.vmcs.write(vmcs::GUEST_RIP, ctx.vmcs.read(vmcs::GUEST_RIP) + ctx.vmcs.read(vmcs::VM_EXIT_INSTRUCTION_LEN));
+    return stop_vcpu(ctx, Vcpu_stop_kind::halted, 0);
+  }
+  ctx.vcpu.halted = true;  // the scheduler runs it again when it has an event
+  return Exit_action::advance_rip;
+}
+
+Exit_action handle_cache_flush(Exit_context&) {
+  // The guest's memory is ordinary write-back RAM that the host keeps coherent: nothing to do.
+  return Exit_action::advance_rip;
+}
+
+Exit_action handle_external_interrupt(Exit_context&) {
+  // Acknowledged on exit; the native loop sent the EOI. The host has no use for it yet.
+  return Exit_action::resume;
+}
+
+Exit_action handle_triple_fault(Exit_context& ctx) {
+  return stop_vcpu(ctx, Vcpu_stop_kind::triple_fault, 0);
+}
+
+Exit_action handle_init_signal(Exit_context& ctx) {
+  // A single-vCPU VM has no one to send it a SIPI: INIT is a reset request, so the VM stops.
+  return stop_vcpu(ctx, Vcpu_stop_kind::init_signal, 0);
+}
+
+Exit_action handle_sipi(Exit_context& ctx) {
+  return stop_vcpu(ctx, Vcpu_stop_kind::unsupported, ctx.qualification & 0xFF);
+}
+
+Exit_action handle_vmx_instruction(Exit_context& ctx) {
+  // VMX is hidden from guests (CPUID.1:ECX.VMX = 0): its instructions are invalid opcodes.
+  ctx.vcpu.pending_event = hardware_exception(exception_vector::UD);
+  return Exit_action::resume;
+}
+
+Exit_action handle_preemption_timer(Exit_context& ctx) {
+  // The guest's slice is over. Until the scheduler takes turns, the same vCPU gets a new slice.
+  ++ctx.vcpu.slices;
+  ctx.vmcs.write(vmcs::VMX_PREEMPTION_TIMER_VALUE, ctx.vcpu.preemption_timer_value);
+  return Exit_action::resume;
+}
+
+Exit_action handle_entry_failure(Exit_context& ctx) {
+  log_error("vm", "{}: VM entry failed: {} ({})", ctx.vcpu.vm_name, exit_reason_name(ctx.reason),
+            entry_failure_qualification_name(ctx.qualification));
+  return stop_vcpu(ctx, Vcpu_stop_kind::entry_failure, ctx.reason);
+}
+
+} // namespace hv

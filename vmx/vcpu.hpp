@@ -1,0 +1,72 @@
+// vmx/vcpu.hpp - one virtual CPU: its registers while hv handles an exit, what it is connected
+// to (the VM's memory, I/O bus, CPUID model, MSRs), its exit statistics, and why it stopped.
+// Both builds. The VMCS itself is reached through Vmcs_access while the vCPU is loaded.
+#pragma once
+#include "arch/x86/vmx_exit_reason.hpp"
+#include "devices/hypercall.hpp"
+#include "devices/io_bus.hpp"
+#include "vmx/control_register_fixed.hpp"
+#include "vmx/event_injection.hpp"
+#include "vmx/guest_registers.hpp"
+#include <optional>
+
+namespace hv {
+
+class Guest_memory;
+class Guest_cpuid;
+class Guest_msrs;
+
+// Why a vCPU (and, with one vCPU, its VM) stopped.
+enum class Vcpu_stop_kind : u8 {
+  none = 0,
+  exit_status,        // the guest wrote its status to the debug-exit port
+  halted,             // HLT with interrupts disabled: nothing can ever wake it
+  triple_fault,
+  ept_outside_slot,   // an access to guest-physical memory no slot covers
+  out_of_memory,      // no host frame for the guest's memory
+  unhandled_exit,     // an exit reason hv has no handler for
+  entry_failure,      // VM entry failed (invalid guest state, MSR loading, machine check)
+  init_signal,        // INIT (a reset request) reached this single-vCPU VM
+  unsupported,        // an instruction hv does not emulate (string I/O, ...)
+  requested,          // the host (monitor, shutdown) stopped it
+  not_started,        // the VM could not be built (bad image, no memory): it never ran
+};
+[[nodiscard]] const char* vcpu_stop_kind_name(Vcpu_stop_kind kind);
+
+struct Vcpu_stop {
+  Vcpu_stop_kind kind = Vcpu_stop_kind::none;
+  u64 value = 0;        // exit status, exit reason, or error number
+  u64 address = 0;      // faulting GPA where it applies
+};
+
+struct Exit_stats {
+  u64 count[exit_reason::COUNT] = {};
+  u64 other = 0;        // reasons beyond the table
+  u64 total = 0;
+};
+
+struct Vcpu {
+  Guest_registers regs;
+  u32 vm_id = 0;
+  u32 index = 0;
+  const char* vm_name = "vm";
+  Guest_memory* memory = nullptr;
+  Io_bus* io = nullptr;
+  Guest_cpuid* cpuid = nullptr;
+  Guest_msrs* msrs = nullptr;
+  Hypercall_counters hypercalls;
+  Cr_fixed_bits cr0_fixed;    // what VMX forces in the guest's real CR0 / CR4 (the guest
+  Cr_fixed_bits cr4_fixed;    // sees its own values through the read shadows)
+  u64 xcr0 = 1;               // the guest's XCR0 (x87 always on)
+  u64 xcr0_supported = 1;     // what the host CPU allows (CPUID.(EAX=0DH,ECX=0):EDX:EAX)
+  Exit_stats stats;
+  Vcpu_stop stop;
+  std::optional<Vmx_event> pending_event;  // injected on the next VM entry
+  u32 preemption_timer_value = 0;  // the slice, in preemption-timer ticks (0: timer not used)
+  u64 slices = 0;                  // preemption-timer expiries
+  bool launched = false;
+  bool msr_hardware_dirty = false;  // a guest MSR that lives in hardware changed: reload it
+  bool halted = false;        // HLT with interrupts enabled: waits for an event
+};
+
+} // namespace hv
