@@ -12,6 +12,7 @@ const char* load_error_message(Load_error error) {
   case Load_error::none: return "loaded";
   case Load_error::bad_elf: return "the image is not a valid test-guest ELF64 file";
   case Load_error::image_below_1mib: return "an image segment lies below 1 MiB, where hv puts the guest's tables";
+  case Load_error::not_identity_mapped: return "an image segment's virtual address differs from its physical address";
   case Load_error::memory_too_small: return "the VM's memory is too small for its image";
   case Load_error::memory_too_large: return "the VM's memory is above the 64 GiB the loader maps";
   case Load_error::write_failed: return "writing the image into guest memory failed (out of host memory?)";
@@ -35,16 +36,16 @@ void copy_string(char* dst, usize capacity, std::string_view s) {
 bool write_page_tables(Guest_physical_writer& m, u64 memory_bytes) {
   namespace pte = x86::pte;
   const u64 gib = (memory_bytes + GiB - 1) / GiB;
-  const u64 pml4e = guest_layout::pdpt | pte::P | pte::RW;
+  const u64 pml4e = guest_layout::pdpt | pte::P | pte::RW | pte::US;
   if (!write_object(m, guest_layout::pml4, pml4e)) return false;
   for (u64 g = 0; g < gib; ++g) {
-    const u64 pdpte = (guest_layout::page_directories + g * page_size_4k) | pte::P | pte::RW;
+    const u64 pdpte = (guest_layout::page_directories + g * page_size_4k) | pte::P | pte::RW | pte::US;
     if (!write_object(m, guest_layout::pdpt + g * 8, pdpte)) return false;
     u64 pd[512] = {};
     for (u64 i = 0; i < 512; ++i) {
       const u64 base = g * GiB + i * page_size_2m;
       if (base >= memory_bytes) break;
-      pd[i] = base | pte::P | pte::RW | pte::PS | pte::A | pte::D;
+      pd[i] = base | pte::P | pte::RW | pte::US | pte::PS | pte::A | pte::D;
     }
     if (!write_object(m, guest_layout::page_directories + g * page_size_4k, pd)) return false;
   }
@@ -66,7 +67,8 @@ Guest_load_result load_guest(const Guest_load_request& req, Guest_physical_write
 
   for (usize i = 0; i < elf.segment_count; ++i) {
     const Elf_segment& s = elf.segments[i];
-    if (s.paddr < guest_layout::image_min || s.vaddr != s.paddr) { out.error = Load_error::image_below_1mib; return out; }
+    if (s.paddr < guest_layout::image_min) { out.error = Load_error::image_below_1mib; return out; }
+    if (s.vaddr != s.paddr) { out.error = Load_error::not_identity_mapped; return out; }
     if (!s.file_bytes.empty() && !m.write(Gpa(s.paddr), s.file_bytes)) { out.error = Load_error::write_failed; return out; }
     const u64 end = s.paddr + s.memory_size;
     if (end > out.image_end) out.image_end = end;

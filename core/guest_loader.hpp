@@ -37,6 +37,7 @@ enum class Load_error : u8 {
   none,
   bad_elf,            // see `elf_error`
   image_below_1mib,   // a segment overlaps the loader's low-memory area
+  not_identity_mapped,  // a segment's p_vaddr differs from its p_paddr (guests run identity-mapped)
   memory_too_small,   // the image or the low-memory layout does not fit
   memory_too_large,   // above guest_layout::max_memory
   write_failed,       // guest memory refused a write (out of host memory)

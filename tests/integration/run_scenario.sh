@@ -35,14 +35,14 @@ fail=0 line_no=0
 while IFS= read -r pattern || [ -n "$pattern" ]; do
   [[ -z $pattern || $pattern == \#* ]] && continue
   if [[ $pattern == !* ]]; then
-    if grep -nE -- "${pattern:1}" "$transcript" >/dev/null; then
-      echo "FAIL must not appear: ${pattern:1}: $(grep -nE -- "${pattern:1}" "$transcript" | head -1)"; fail=1
+    if grep -anE -- "${pattern:1}" "$transcript" >/dev/null; then
+      echo "FAIL must not appear: ${pattern:1}: $(grep -anE -- "${pattern:1}" "$transcript" | head -1)"; fail=1
     else
       echo "ok   absent: ${pattern:1}"
     fi
     continue
   fi
-  hit=$(tail -n +$((line_no + 1)) "$transcript" | grep -nE -m1 -- "$pattern" | cut -d: -f1)
+  hit=$(tail -n +$((line_no + 1)) "$transcript" | grep -anE -m1 -- "$pattern" | cut -d: -f1)
   if [ -z "$hit" ]; then
     echo "FAIL expected after line $line_no: $pattern"; fail=1; break
   fi

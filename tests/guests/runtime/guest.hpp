@@ -52,3 +52,10 @@ inline void outb(u16 port, u8 v) { asm volatile("outb %0, %1" ::"a"(v), "Nd"(por
 
 // Each guest defines this; its return value is the exit status.
 extern "C" hv::u32 guest_main(const hv::Boot_info* info);
+
+// Test guests use the short integer names at file scope.
+using hv::i64;
+using hv::u16;
+using hv::u32;
+using hv::u64;
+using hv::u8;
