@@ -70,10 +70,10 @@ void emit_number(Text_writer& out, const Spec& spec, u64 magnitude, bool negativ
   std::string_view prefix = negative ? "-" : "";
   if (type == 'x' || type == 'X') {
     base = 16;
-    if (spec.alternate) prefix = type == 'X' ? "0X" : "0x";
+    if (spec.alternate) prefix = negative ? (type == 'X' ? "-0X" : "-0x") : (type == 'X' ? "0X" : "0x");
   } else if (type == 'b') {
     base = 2;
-    if (spec.alternate) prefix = "0b";
+    if (spec.alternate) prefix = negative ? "-0b" : "0b";
   }
   const unsigned n = to_digits(magnitude, base, type == 'X', buf);
   emit_padded(out, spec, prefix, std::string_view(buf, n));
@@ -85,11 +85,11 @@ void emit_arg(Text_writer& out, const Spec& spec, const Fmt_arg& arg) {
     if (spec.type == 'c') return emit_padded(out, spec, "", std::string_view(reinterpret_cast<const char*>(&arg.u), 1));
     return emit_number(out, spec, arg.u, false, spec.type);
   case Fmt_arg::Kind::signed_int: {
-    if (spec.type == 'x' || spec.type == 'X' || spec.type == 'b')
-      return emit_number(out, spec, static_cast<u64>(arg.i), false, spec.type);
+    // As std::format: a negative number is a sign and a magnitude in every base.
     const bool negative = arg.i < 0;
     const u64 magnitude = negative ? ~static_cast<u64>(arg.i) + 1 : static_cast<u64>(arg.i);
-    return emit_number(out, spec, magnitude, negative, 'd');
+    const char type = spec.type == 'x' || spec.type == 'X' || spec.type == 'b' ? spec.type : 'd';
+    return emit_number(out, spec, magnitude, negative, type);
   }
   case Fmt_arg::Kind::boolean:
     if (spec.type == 'd') return emit_number(out, spec, arg.u, false, 'd');

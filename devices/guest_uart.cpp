@@ -41,8 +41,10 @@ Io_effect Guest_uart::io_write(u16 offset, u8, u32 value) {
     ++bytes_written_;
     if (v == '\n') { emit_line(); break; }
     if (v == '\r') break;
-    line_[line_size_++] = (v >= 0x20 && v < 0x7F) || v == '\t' ? static_cast<char>(v) : '?';
+    // A full buffer is written when the next byte comes, so a line of exactly line_capacity
+    // characters and its newline make one console line, not a line and an empty one.
     if (line_size_ == line_capacity) emit_line();
+    line_[line_size_++] = (v >= 0x20 && v < 0x7F) || v == '\t' ? static_cast<char>(v) : '?';
     break;
   case 1: if (dlab) dlm_ = v; else ier_ = v & 0x0F; break;
   case 2: fcr_ = v; break;

@@ -78,10 +78,11 @@ protected:
     vcpu.regs.rdx = 0xFFFFFFFF00000000ull | (value >> 32);
     return exit_with(r::XSETBV, 0, 3);
   }
-  void expect_gp() {
+  // #GP(0) pending; XCR0 and RIP as before the XSETBV.
+  void expect_gp(u64 xcr0_before = 1, u64 rip_before = test::test_guest_entry) {
     EXPECT_TRUE(gp_pending());
-    EXPECT_EQ(vcpu.xcr0, 1u) << "XCR0 unchanged";
-    EXPECT_EQ(rip(), test::test_guest_entry);
+    EXPECT_EQ(vcpu.xcr0, xcr0_before) << "XCR0 unchanged";
+    EXPECT_EQ(rip(), rip_before);
     vcpu.pending_event.reset();
   }
 };
@@ -122,8 +123,9 @@ TEST_F(ExitXsetbv, TheGuestMaySetWhatItsCpuidModelOffers) {
   ASSERT_EQ(model.supported_xcr0(), 0x7u);
   vcpu.xcr0_supported = model.supported_xcr0();
   EXPECT_EQ(xsetbv(model.supported_xcr0()), Exit_action::advance_rip);
+  EXPECT_EQ(vcpu.xcr0, 0x7u);
   xsetbv(0x1F);
-  expect_gp();
+  expect_gp(0x7, test::test_guest_entry + 3);
 }
 
 TEST(Xcr0Rules, FollowTheSdm) {
@@ -165,6 +167,16 @@ TEST_F(ExitHandlers, ExternalInterruptsResumeTheGuestWhereItWas) {
   EXPECT_EQ(exit_with(r::EXTERNAL_INTERRUPT, 0, 0), Exit_action::resume);
   EXPECT_EQ(rip(), test::test_guest_entry);
   EXPECT_FALSE(vcpu.pending_event.has_value()) << "the host's interrupt is not the guest's";
+  EXPECT_EQ(vcpu.stop.kind, Vcpu_stop_kind::none);
+}
+
+TEST_F(ExitHandlers, TheEndOfASliceResumesTheGuestWithANewSlice) {
+  vcpu.preemption_timer_value = 312500;
+  vmcs.write(vmcs::VMX_PREEMPTION_TIMER_VALUE, 0);  // what the CPU saved: expired
+  EXPECT_EQ(exit_with(r::VMX_PREEMPTION_TIMER_EXPIRED, 0, 0), Exit_action::resume);
+  EXPECT_EQ(vcpu.slices, 1u);
+  EXPECT_EQ(field(vmcs::VMX_PREEMPTION_TIMER_VALUE), 312500u);
+  EXPECT_EQ(rip(), test::test_guest_entry);
   EXPECT_EQ(vcpu.stop.kind, Vcpu_stop_kind::none);
 }
 

@@ -89,7 +89,7 @@ TEST_F(ExitMsr, ClearingLmeWhilePagingIsGpAndTheVmcsKeepsItsEfer) {
 }
 
 TEST_F(ExitMsr, UnknownMsrsAreGpWithoutMovingRipOrTouchingRegisters) {
-  for (u32 m : {0x10u /*TSC*/, 0x48u /*SPEC_CTRL*/, 0x480u /*VMX_BASIC*/, 0xC0000103u, 0x40000000u}) {
+  for (u32 m : {0x10u /*TSC*/, 0x48u /*SPEC_CTRL*/, 0x480u /*VMX_BASIC*/, 0x1D9u /*DEBUGCTL*/, 0x40000000u}) {
     vcpu.pending_event.reset();
     vcpu.regs.rax = 0x1111;
     vcpu.regs.rdx = 0x2222;

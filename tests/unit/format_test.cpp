@@ -21,7 +21,7 @@ TEST(Format, IntegersInAllBases) {
   EXPECT_EQ(fmt("{:b} {:#b}", 5u, 5u), "101 0b101");
   EXPECT_EQ(fmt("{}", INT64_MIN), "-9223372036854775808");
   EXPECT_EQ(fmt("{}", UINT64_MAX), "18446744073709551615");
-  EXPECT_EQ(fmt("{:x}", -1), "ffffffff");
+  EXPECT_EQ(fmt("{:x} {:#x}", -1, -255), "-1 -0xff");  // sign and magnitude, as std::format
 }
 
 TEST(Format, WidthAlignmentAndZeroPadding) {

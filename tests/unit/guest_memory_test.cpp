@@ -42,6 +42,33 @@ TEST(Memslot_table, RefusesOverlapsAndKeepsSlotsSorted) {
   EXPECT_EQ(t.add({Gpa(0x2'0000'0000), 0x1000, Memslot_kind::ram}), Memslot_status::full);
 }
 
+TEST(Paging_policy, EptConfigTakesTheHardwareAndThePolicy) {
+  Ept_hardware hw;
+  hw.page_1g = true;
+  hw.accessed_dirty = true;
+  hw.wb = false;
+  hw.max_phys_addr_bits = 39;
+  Paging_policy p;
+  Ept_config c = make_ept_config(5, hw, p);
+  EXPECT_EQ(c.owner, 5u);
+  EXPECT_TRUE(c.allow_2m && c.allow_1g);
+  EXPECT_FALSE(c.accessed_dirty);  // not tracked by default
+  EXPECT_FALSE(c.no_exec_large_leaves);
+  EXPECT_EQ(c.walk_type, Cache_type::uc);
+  EXPECT_EQ(c.max_phys_addr_bits, 39u);
+  p.allow_1g_leaves = false;
+  p.no_exec_large_pages = true;
+  p.track_accessed_dirty = true;
+  c = make_ept_config(5, hw, p);
+  EXPECT_FALSE(c.allow_1g);
+  EXPECT_TRUE(c.no_exec_large_leaves && c.accessed_dirty);
+  hw.page_1g = false;
+  p.allow_1g_leaves = true;
+  EXPECT_FALSE(make_ept_config(5, hw, p).allow_1g);  // policy cannot grant what the CPU lacks
+  EXPECT_TRUE(default_paging_policy.prefer_2m_leaves);
+  EXPECT_FALSE(default_paging_policy.no_exec_large_pages);
+}
+
 class Guest_memory_test : public ::testing::Test {
 protected:
   // RAM 0 .. 3 MiB + 4 KiB (so 2..4 MiB is not wholly RAM), the local APIC page as emulated MMIO,
