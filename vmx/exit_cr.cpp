@@ -16,8 +16,7 @@ constexpr u64 cr4_known_bits = cr4_bit::VME | cr4_bit::PVI | cr4_bit::TSD | cr4_
                                cr4_bit::SMEP | cr4_bit::SMAP;
 
 Exit_action inject_gp(Exit_context& ctx) {
-  ctx.vcpu.pending_event = hardware_exception(exception_vector::GP, 0);
-  return Exit_action::resume;
+  return raise_exception(ctx, hardware_exception(exception_vector::GP, 0));
 }
 
 bool long_mode_active(Exit_context& ctx) { return ctx.vmcs.read(vmcs::GUEST_IA32_EFER) & (1u << 10); }

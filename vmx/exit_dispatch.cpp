@@ -99,6 +99,14 @@ void inject_pending_event(Vcpu& vcpu, Vmcs_access& vmcs) {
   vcpu.halted = false;  // an event wakes a halted vCPU
 }
 
+Exit_action raise_exception(Exit_context& ctx, const Vmx_event& exception) {
+  const Event_plan plan = plan_event_delivery(ctx.vcpu.pending_event, exception);
+  if (plan.action == Event_plan::Action::triple_fault) return stop_vcpu(ctx, Vcpu_stop_kind::triple_fault, exception.info.vector());
+  ctx.vcpu.pending_event = plan.event;
+  if (plan.deferred) ctx.vcpu.deferred_event = plan.deferred;
+  return Exit_action::resume;
+}
+
 Exit_action stop_vcpu(Exit_context& ctx, Vcpu_stop_kind kind, u64 value, u64 address) {
   ctx.vcpu.stop = Vcpu_stop{kind, value, address};
   if (kind != Vcpu_stop_kind::exit_status && kind != Vcpu_stop_kind::requested) {

@@ -28,6 +28,9 @@ using Exit_handler = Exit_action (*)(Exit_context&);
 void inject_pending_event(Vcpu& vcpu, Vmcs_access& vmcs);
 // Stops the vCPU with `kind` and logs why, with the guest's registers.
 Exit_action stop_vcpu(Exit_context& ctx, Vcpu_stop_kind kind, u64 value, u64 address = 0);
+// Raises a hardware exception in the guest, merged with an event the exit interrupted by the
+// SDM's double-fault rules (plan_event_delivery): #DF, or a triple fault that stops the vCPU.
+Exit_action raise_exception(Exit_context& ctx, const Vmx_event& exception);
 // Logs the guest's registers and the last exit (subsystem "vm").
 void log_vcpu_state(const Vcpu& vcpu, Vmcs_access& vmcs);
 // Logs one line of exit counts, largest first ("exits: 1234 total: IO_INSTRUCTION 900, ...").

@@ -24,8 +24,7 @@ u32 vmcs_field_of(u32 m) {
 }
 
 Exit_action inject_gp(Exit_context& ctx) {
-  ctx.vcpu.pending_event = hardware_exception(exception_vector::GP, 0);
-  return Exit_action::resume;
+  return raise_exception(ctx, hardware_exception(exception_vector::GP, 0));
 }
 
 } // namespace

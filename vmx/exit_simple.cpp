@@ -42,8 +42,7 @@ Exit_action handle_sipi(Exit_context& ctx) {
 
 Exit_action handle_vmx_instruction(Exit_context& ctx) {
   // VMX is hidden from guests (CPUID.1:ECX.VMX = 0): its instructions are invalid opcodes.
-  ctx.vcpu.pending_event = hardware_exception(exception_vector::UD);
-  return Exit_action::resume;
+  return raise_exception(ctx, hardware_exception(exception_vector::UD));
 }
 
 Exit_action handle_preemption_timer(Exit_context& ctx) {

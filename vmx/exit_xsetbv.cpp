@@ -22,8 +22,7 @@ Exit_action handle_xsetbv(Exit_context& ctx) {
   const u64 value = (r.rdx << 32) | (r.rax & 0xFFFFFFFF);
   const u32 cpl = static_cast<u32>((ctx.vmcs.read(vmcs::GUEST_SS_AR_BYTES) >> 5) & 3);
   if (static_cast<u32>(r.rcx) != 0 || cpl != 0 || !xcr0_valid(value, ctx.vcpu.xcr0_supported)) {
-    ctx.vcpu.pending_event = hardware_exception(exception_vector::GP, 0);
-    return Exit_action::resume;
+    return raise_exception(ctx, hardware_exception(exception_vector::GP, 0));
   }
   ctx.vcpu.xcr0 = value;
   return Exit_action::advance_rip;

@@ -62,6 +62,9 @@ struct Vcpu {
   Exit_stats stats;
   Vcpu_stop stop;
   std::optional<Vmx_event> pending_event;  // injected on the next VM entry
+  // An interrupted external interrupt or NMI still owed to the guest after an exception took its
+  // place. hv injects no interrupts yet, so only hardware ones exiting mid-delivery can land here.
+  std::optional<Vmx_event> deferred_event;
   u32 preemption_timer_value = 0;  // the slice, in preemption-timer ticks (0: timer not used)
   u64 slices = 0;                  // preemption-timer expiries
   bool launched = false;
