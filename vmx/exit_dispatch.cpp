@@ -39,6 +39,27 @@ constexpr std::array<Exit_handler, exit_reason::COUNT> make_table() {
 }
 constexpr std::array<Exit_handler, exit_reason::COUNT> exit_table = make_table();
 
+// Exits caused by executing an instruction: no event was being delivered (SDM Vol. 3C 28.2.4),
+// so IDT-vectoring information is not valid and need not be read.
+constexpr u64 reason_bit(u32 r) { return u64{1} << r; }
+constexpr u64 instruction_exits =
+    reason_bit(exit_reason::CPUID) | reason_bit(exit_reason::HLT) | reason_bit(exit_reason::INVD) |
+    reason_bit(exit_reason::VMCALL) | reason_bit(exit_reason::IO_INSTRUCTION) | reason_bit(exit_reason::RDMSR) |
+    reason_bit(exit_reason::WRMSR) | reason_bit(exit_reason::XSETBV) | reason_bit(exit_reason::CR_ACCESS) |
+    reason_bit(exit_reason::WBINVD_OR_WBNOINVD) | reason_bit(exit_reason::VMXON) | reason_bit(exit_reason::VMCLEAR);
+// Exits whose exit qualification is defined (SDM Vol. 3C 28.2.1); for the rest it is not read.
+constexpr u64 qualified_exits =
+    reason_bit(exit_reason::EXCEPTION_OR_NMI) | reason_bit(exit_reason::INIT_SIGNAL) | reason_bit(exit_reason::SIPI) |
+    reason_bit(exit_reason::TASK_SWITCH) | reason_bit(exit_reason::INVLPG) | reason_bit(exit_reason::CR_ACCESS) |
+    reason_bit(exit_reason::MOV_DR) | reason_bit(exit_reason::IO_INSTRUCTION) |
+    reason_bit(exit_reason::ENTRY_FAILURE_INVALID_GUEST_STATE) | reason_bit(exit_reason::ENTRY_FAILURE_MSR_LOADING) |
+    reason_bit(exit_reason::APIC_ACCESS) | reason_bit(exit_reason::GDTR_IDTR_ACCESS) |
+    reason_bit(exit_reason::LDTR_TR_ACCESS) | reason_bit(exit_reason::EPT_VIOLATION) |
+    reason_bit(exit_reason::EPT_MISCONFIGURATION) | reason_bit(exit_reason::INVEPT) | reason_bit(exit_reason::INVVPID) |
+    reason_bit(exit_reason::VMCLEAR) | reason_bit(exit_reason::VMPTRLD) | reason_bit(exit_reason::VMPTRST) |
+    reason_bit(exit_reason::VMREAD) | reason_bit(exit_reason::VMWRITE) | reason_bit(exit_reason::VMXON);
+static_assert(exit_reason::COUNT <= 128 && exit_reason::EPT_MISCONFIGURATION < 64 && exit_reason::XSETBV < 64);
+
 void advance_rip(Vmcs_access& vmcs) {
   vmcs.write(vmcs::GUEST_RIP, vmcs.read(vmcs::GUEST_RIP) + vmcs.read(vmcs::VM_EXIT_INSTRUCTION_LEN));
   // An emulated instruction ends blocking by STI / MOV SS, as executing it would have.
@@ -69,18 +90,21 @@ const char* vcpu_stop_kind_name(Vcpu_stop_kind kind) {
 Exit_action dispatch_exit(Vcpu& vcpu, Vmcs_access& vmcs) {
   const u64 reason_field = vmcs.read(vmcs::VM_EXIT_REASON);
   const u32 reason = static_cast<u32>(reason_field & 0xFFFF);
+  vcpu.last_exit_reason = reason;
   ++vcpu.stats.total;
   if (reason < exit_reason::COUNT) ++vcpu.stats.count[reason];
   else ++vcpu.stats.other;
 
+  const u64 bit = reason < 64 ? reason_bit(reason) : 0;
   // An event being delivered when the exit happened must be delivered again (SDM 28.2.4).
-  const u32 idt_info = static_cast<u32>(vmcs.read(vmcs::IDT_VECTORING_INFO_FIELD));
+  const u32 idt_info = (bit & instruction_exits) ? 0 : static_cast<u32>(vmcs.read(vmcs::IDT_VECTORING_INFO_FIELD));
   if (idt_info & (1u << 31)) {
     vcpu.pending_event = interrupted_event(idt_info, static_cast<u32>(vmcs.read(vmcs::IDT_VECTORING_ERROR_CODE)),
                                            static_cast<u32>(vmcs.read(vmcs::VM_EXIT_INSTRUCTION_LEN)));
   }
 
-  Exit_context ctx{vcpu, vmcs, reason, vmcs.read(vmcs::EXIT_QUALIFICATION)};
+  const bool qualified = (bit & qualified_exits) || reason >= 64 || (reason_field & (1u << 31));
+  Exit_context ctx{vcpu, vmcs, reason, qualified ? vmcs.read(vmcs::EXIT_QUALIFICATION) : 0};
   if (reason_field & (1u << 31)) return handle_entry_failure(ctx);
   const Exit_handler handler = reason < exit_reason::COUNT ? exit_table[reason] : nullptr;
   if (!handler) return stop_vcpu(ctx, Vcpu_stop_kind::unhandled_exit, reason);

@@ -60,6 +60,7 @@ struct Vcpu {
   u64 xcr0 = 1;               // the guest's XCR0 (x87 always on)
   u64 xcr0_supported = 1;     // what the host CPU allows (CPUID.(EAX=0DH,ECX=0):EDX:EAX)
   Exit_stats stats;
+  u32 last_exit_reason = 0;  // basic reason of the latest exit
   Vcpu_stop stop;
   std::optional<Vmx_event> pending_event;  // injected on the next VM entry
   // An interrupted external interrupt or NMI still owed to the guest after an exception took its

@@ -17,23 +17,24 @@ extern "C" char hv_vmx_exit[];
 
 namespace hv {
 
+namespace {
+// The failure paths are out of line so that the hot VMREAD/VMWRITE need no stack frame.
+[[noreturn]] __attribute__((noinline, cold)) void vmcs_access_failed(const char* what, u32 field, u64 value) {
+  u64 error = 0;
+  (void)x86::vmread(vmcs::VM_INSTRUCTION_ERROR, error);
+  panic("vmx", "{} of field {:#x} (value {:#x}) failed: VM-instruction error {} ({})", what, field, value, error,
+        vm_instruction_error_message(static_cast<u32>(error)));
+}
+} // namespace
+
 u64 Native_vmcs::read(u32 field) {
   u64 value = 0;
-  if (x86::vmread(field, value) != x86::Vmx_result::ok) {
-    u64 error = 0;
-    (void)x86::vmread(vmcs::VM_INSTRUCTION_ERROR, error);
-    panic("vmx", "VMREAD of field {:#x} failed: VM-instruction error {} ({})", field, error, vm_instruction_error_message(static_cast<u32>(error)));
-  }
+  if (__builtin_expect(x86::vmread(field, value) != x86::Vmx_result::ok, 0)) vmcs_access_failed("VMREAD", field, 0);
   return value;
 }
 
 void Native_vmcs::write(u32 field, u64 value) {
-  if (x86::vmwrite(field, value) != x86::Vmx_result::ok) {
-    u64 error = 0;
-    (void)x86::vmread(vmcs::VM_INSTRUCTION_ERROR, error);
-    panic("vmx", "VMWRITE of field {:#x} = {:#x} failed: VM-instruction error {} ({})", field, value, error,
-          vm_instruction_error_message(static_cast<u32>(error)));
-  }
+  if (__builtin_expect(x86::vmwrite(field, value) != x86::Vmx_result::ok, 0)) vmcs_access_failed("VMWRITE", field, value);
 }
 
 namespace {
@@ -115,8 +116,9 @@ u64 vcpu_run_until_stop(Vcpu& vcpu) {
       break;
     }
     vcpu.launched = true;
-    if ((g_vmcs.read(vmcs::VM_EXIT_REASON) & 0xFFFF) == exit_reason::EXTERNAL_INTERRUPT) end_of_interrupt();
-    if (dispatch_exit(vcpu, g_vmcs) == Exit_action::stop) break;
+    const Exit_action action = dispatch_exit(vcpu, g_vmcs);
+    if (vcpu.last_exit_reason == exit_reason::EXTERNAL_INTERRUPT) end_of_interrupt();
+    if (action == Exit_action::stop) break;
   }
   return entries;
 }
