@@ -7,20 +7,20 @@
 #include "core/panic.hpp"
 #include "mm/guest_memory.hpp"
 #include "vmx/exit_handler.hpp"
-#include "vmx/exit_qualification.hpp"
+#include "mm/ept_violation.hpp"
 
 namespace hv {
 
 Exit_action handle_ept_violation(Exit_context& ctx) {
   const u64 gpa = ctx.vmcs.read(vmcs::GUEST_PHYSICAL_ADDRESS);
-  const Ept_violation v = decode_ept_violation(ctx.qualification);
+  const Ept_exit_qualification v = decode_ept_exit_qualification(ctx.qualification);
   if (!ctx.vcpu.memory) return stop_vcpu(ctx, Vcpu_stop_kind::ept_outside_slot, 0, gpa);
   const Violation_result r = ctx.vcpu.memory->handle_ept_violation(Gpa(gpa), Ept_access{v.read, v.write, v.fetch});
   switch (r.action) {
   case Violation_action::resume:
     // The faulting instruction runs again. If the fault happened during an IRET that unblocked
     // NMIs, blocking by NMI must be restored first (SDM Vol. 3C 28.2.3).
-    if (v.nmi_unblocking && !ctx.vcpu.pending_event) {
+    if (v.nmi_unblocking_due_to_iret && !ctx.vcpu.pending_event) {
       ctx.vmcs.write(vmcs::GUEST_INTERRUPTIBILITY_INFO, ctx.vmcs.read(vmcs::GUEST_INTERRUPTIBILITY_INFO) | (1u << 3));
     }
     return Exit_action::resume;

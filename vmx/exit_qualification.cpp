@@ -77,18 +77,5 @@ std::optional<Io_access> decode_io_access(u64 q) {
 
 // Table 28-7: 0 read, 1 write, 2 fetch, 3..5 readable/writable/executable, 7 linear address
 // valid, 8 translation (vs paging-structure access), 12 NMI unblocking due to IRET.
-Ept_violation decode_ept_violation(u64 q) {
-  Ept_violation v;
-  v.read = bit(q, 0);
-  v.write = bit(q, 1);
-  v.fetch = bit(q, 2);
-  v.readable = bit(q, 3);
-  v.writable = bit(q, 4);
-  v.executable = bit(q, 5);
-  v.linear_address_valid = bit(q, 7);
-  v.final_translation = v.linear_address_valid && bit(q, 8);
-  v.nmi_unblocking = bit(q, 12);
-  return v;
-}
 
 } // namespace hv

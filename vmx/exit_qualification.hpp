@@ -1,6 +1,6 @@
 // vmx/exit_qualification.hpp - decoders for the exit qualification of the exits whose handlers
 // need its fields: control-register accesses (SDM Vol. 3C table 28-3), I/O instructions (table
-// 28-5) and EPT violations (table 28-7). Both builds; pure.
+// 28-5). EPT violations are decoded in mm/ept_violation.hpp. Both builds; pure.
 #pragma once
 #include "arch/x86/types.hpp"
 #include "vmx/guest_registers.hpp"
@@ -45,23 +45,6 @@ struct Io_access {
 // nullopt for a size encoding the SDM does not define (2 or above 3 in bits 2:0).
 [[nodiscard]] std::optional<Io_access> decode_io_access(u64 qualification);
 
-// --- EPT violations (exit reason EPT_VIOLATION)
-struct Ept_violation {
-  bool read = false;                  // the access was a data read
-  bool write = false;                 // a data write
-  bool fetch = false;                 // an instruction fetch
-  bool readable = false;              // what the EPT entries allowed at that GPA
-  bool writable = false;
-  bool executable = false;
-  bool linear_address_valid = false;  // GUEST_LINEAR_ADDRESS holds the guest linear address
-  // With linear_address_valid: the access was to the final translation of that linear address,
-  // not to a guest paging-structure entry during the walk.
-  bool final_translation = false;
-  bool nmi_unblocking = false;        // NMI unblocking due to IRET (must be undone on re-entry)
-  [[nodiscard]] bool present() const { return readable || writable || executable; }
-  constexpr bool operator==(const Ept_violation&) const = default;
-};
-
-[[nodiscard]] Ept_violation decode_ept_violation(u64 qualification);
+// EPT violations: mm/ept_violation.hpp (decode_ept_exit_qualification), next to the EPT.
 
 } // namespace hv

@@ -79,35 +79,6 @@ TEST(ExitQualificationIo, UndefinedSizeEncodingsAreRejected) {
   for (u64 size = 4; size < 8; ++size) EXPECT_FALSE(decode_io_access(0x03F8'0000 | size)) << size;
 }
 
-TEST(ExitQualificationEpt, WriteToAnUnpopulatedPage) {
-  // bit 1 write, bits 3..5 clear (not present), bit 7 linear valid, bit 8 final translation
-  const Ept_violation v = decode_ept_violation(0x182);
-  EXPECT_TRUE(v.write);
-  EXPECT_FALSE(v.read || v.fetch);
-  EXPECT_FALSE(v.present());
-  EXPECT_TRUE(v.linear_address_valid);
-  EXPECT_TRUE(v.final_translation);
-  EXPECT_FALSE(v.nmi_unblocking);
-}
-
-TEST(ExitQualificationEpt, GuestPageWalkReadAndFetchFromNonExecutable) {
-  const Ept_violation walk = decode_ept_violation(0x81);  // read during the guest's page walk
-  EXPECT_TRUE(walk.read);
-  EXPECT_TRUE(walk.linear_address_valid);
-  EXPECT_FALSE(walk.final_translation);
-  const Ept_violation fetch = decode_ept_violation(0x19C);  // fetch; readable + writable
-  EXPECT_TRUE(fetch.fetch);
-  EXPECT_TRUE(fetch.readable && fetch.writable && !fetch.executable);
-  EXPECT_TRUE(fetch.present());
-}
-
-TEST(ExitQualificationEpt, NmiUnblockingAndBit8WithoutLinearAddress) {
-  EXPECT_TRUE(decode_ept_violation(0x1001).nmi_unblocking);
-  const Ept_violation v = decode_ept_violation(0x101);  // bit 8 means nothing without bit 7
-  EXPECT_FALSE(v.linear_address_valid);
-  EXPECT_FALSE(v.final_translation);
-}
-
 TEST(ExitQualificationGpr, EveryEncodingFindsItsSavedRegister) {
   Guest_registers regs;
   regs.rax = 0;
