@@ -1,16 +1,10 @@
-// vmx/native/native_vmcs.hpp - Vmcs_access on the CPU's current VMCS (VMREAD/VMWRITE).
-// Freestanding build only. A failing VMREAD/VMWRITE is a hypervisor bug: panic naming the
-// field and the VM-instruction error.
+// vmx/native/native_vmcs.hpp - the CPU's current VMCS: in the freestanding build Vmcs_access
+// already is VMREAD/VMWRITE on it (vmx/vmcs.hpp). Freestanding build only.
 #pragma once
-#include "arch/x86/native/vmx_instructions.hpp"
 #include "vmx/vmcs.hpp"
 
 namespace hv {
 
-class Native_vmcs final : public Vmcs_access {
-public:
-  u64 read(u32 field) override;
-  void write(u32 field, u64 value) override;
-};
+using Native_vmcs = Vmcs_access;
 
 } // namespace hv

@@ -17,25 +17,15 @@ extern "C" char hv_vmx_exit[];
 
 namespace hv {
 
-namespace {
-// The failure paths are out of line so that the hot VMREAD/VMWRITE need no stack frame.
-[[noreturn]] __attribute__((noinline, cold)) void vmcs_access_failed(const char* what, u32 field, u64 value) {
+namespace x86 {
+// The failure path of vmread_checked/vmwrite_checked (arch/x86/native/vmx_instructions.hpp).
+void vmx_access_failed(bool write, u64 field, u64 value) {
   u64 error = 0;
-  (void)x86::vmread(vmcs::VM_INSTRUCTION_ERROR, error);
-  panic("vmx", "{} of field {:#x} (value {:#x}) failed: VM-instruction error {} ({})", what, field, value, error,
-        vm_instruction_error_message(static_cast<u32>(error)));
+  (void)vmread(vmcs::VM_INSTRUCTION_ERROR, error);
+  panic("vmx", "{} of field {:#x} (value {:#x}) failed: VM-instruction error {} ({})", write ? "VMWRITE" : "VMREAD",
+        field, value, error, vm_instruction_error_message(static_cast<u32>(error)));
 }
-} // namespace
-
-u64 Native_vmcs::read(u32 field) {
-  u64 value = 0;
-  if (__builtin_expect(x86::vmread(field, value) != x86::Vmx_result::ok, 0)) vmcs_access_failed("VMREAD", field, 0);
-  return value;
-}
-
-void Native_vmcs::write(u32 field, u64 value) {
-  if (__builtin_expect(x86::vmwrite(field, value) != x86::Vmx_result::ok, 0)) vmcs_access_failed("VMWRITE", field, value);
-}
+} // namespace x86
 
 namespace {
 constinit Native_vmcs g_vmcs{};
@@ -102,7 +92,7 @@ bool vcpu_load_new(Vcpu& vcpu, void* region, u32 revision, const Vcpu_controls& 
 u64 vcpu_run_until_stop(Vcpu& vcpu) {
   u64 entries = 0;
   while (vcpu.stop.kind == Vcpu_stop_kind::none) {
-    inject_pending_event(vcpu, g_vmcs);
+    if (vcpu.pending_event) inject_pending_event(vcpu, g_vmcs);
     if (vcpu.msr_hardware_dirty) load_guest_hardware_msrs(vcpu);
     ++entries;
     const int rc = hv_vmx_enter(&vcpu.regs, vcpu.launched ? 1 : 0);

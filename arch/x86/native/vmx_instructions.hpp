@@ -42,6 +42,25 @@ inline Vmx_result vmwrite(u64 field, u64 value) {
   return vmx_result_from_flags(cf, zf);
 }
 
+// The hot-path forms: VMREAD/VMWRITE that branch to `vmx_access_failed` (never returns) when the
+// instruction fails, so the success path is the instruction and one JBE.
+[[noreturn]] void vmx_access_failed(bool write, u64 field, u64 value);
+
+inline u64 vmread_checked(u64 field) {
+  u64 value;
+  asm goto("vmread %[field], %[value]\n\tjbe %l[failed]" : [value] "=r"(value) : [field] "r"(field) : "cc" : failed);
+  return value;
+failed:
+  vmx_access_failed(false, field, 0);
+}
+
+inline void vmwrite_checked(u64 field, u64 value) {
+  asm goto("vmwrite %[value], %[field]\n\tjbe %l[failed]" ::[field] "r"(field), [value] "r"(value) : "cc", "memory" : failed);
+  return;
+failed:
+  vmx_access_failed(true, field, value);
+}
+
 struct alignas(16) Invept_descriptor {
   u64 eptp;
   u64 reserved;
