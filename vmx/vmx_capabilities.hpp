@@ -5,6 +5,8 @@
 // what the unit tests feed with real CPUs' values.
 #pragma once
 #include "arch/x86/cpu_identity.hpp"
+#include "arch/x86/vmx_controls.hpp"
+#include <bit>
 
 namespace hv {
 
@@ -37,18 +39,17 @@ struct Vmx_capability_msrs {
   bool has_vmfunc = false;
 };
 
-// Named control bits (SDM Vol. 3C chapter 25 "VM-execution control fields").
+// Bit numbers of the controls this file asks about, derived from the SDM-named masks in
+// arch/x86/vmx_controls.hpp (one source of truth; vmx_control_allowed1 takes a bit number).
 namespace vmx_ctl {
-inline constexpr unsigned PIN_EXTERNAL_INTERRUPT_EXITING = 0;
-inline constexpr unsigned PIN_NMI_EXITING = 3;
-inline constexpr unsigned PIN_VIRTUAL_NMIS = 5;
-inline constexpr unsigned PIN_ACTIVATE_VMX_PREEMPTION_TIMER = 6;
-inline constexpr unsigned PROC_ACTIVATE_SECONDARY_CONTROLS = 31;
-inline constexpr unsigned PROC2_ENABLE_EPT = 1;
-inline constexpr unsigned PROC2_ENABLE_VPID = 5;
-inline constexpr unsigned PROC2_UNRESTRICTED_GUEST = 7;
-inline constexpr unsigned PROC2_ENABLE_VM_FUNCTIONS = 13;
-inline constexpr unsigned PROC2_ENABLE_PML = 17;
+inline constexpr unsigned PIN_ACTIVATE_VMX_PREEMPTION_TIMER = std::countr_zero(pin_based_ctl::ACTIVATE_VMX_PREEMPTION_TIMER);
+inline constexpr unsigned PROC_ACTIVATE_SECONDARY_CONTROLS = std::countr_zero(proc_based_ctl::ACTIVATE_SECONDARY_CONTROLS);
+inline constexpr unsigned PROC2_ENABLE_EPT = std::countr_zero(proc_based_ctl2::ENABLE_EPT);
+inline constexpr unsigned PROC2_ENABLE_VPID = std::countr_zero(proc_based_ctl2::ENABLE_VPID);
+inline constexpr unsigned PROC2_UNRESTRICTED_GUEST = std::countr_zero(proc_based_ctl2::UNRESTRICTED_GUEST);
+inline constexpr unsigned PROC2_ENABLE_VM_FUNCTIONS = std::countr_zero(proc_based_ctl2::ENABLE_VM_FUNCTIONS);
+inline constexpr unsigned PROC2_ENABLE_PML = std::countr_zero(proc_based_ctl2::ENABLE_PML);
+static_assert(PROC2_ENABLE_EPT == 1 && PIN_ACTIVATE_VMX_PREEMPTION_TIMER == 6 && PROC_ACTIVATE_SECONDARY_CONTROLS == 31);
 } // namespace vmx_ctl
 
 enum class Vmx_status : u8 {

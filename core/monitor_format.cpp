@@ -1,0 +1,142 @@
+// core/monitor_format.cpp - the output of `help` and of the `info` commands. Both builds.
+// The layouts are documented in docs/monitor.md and tested line by line: change both together.
+#include "core/monitor_output.hpp"
+#include "vmx/exit_reason_names.hpp"
+
+namespace hv {
+namespace {
+
+constexpr std::string_view vms_layout = "{:4} {:<16} {:<8} {:8} {:10} {:4} {:12} {:10}";
+constexpr std::string_view sched_layout = "{:4} {:<16} {:6} {:10}";
+constexpr u64 kib_per_frame = 4;
+
+// "S.mmms" from microseconds.
+Fixed_text<32> cpu_time_text(u64 us) {
+  Fixed_text<32> t;
+  format_to(t, "{}.{:03}s", us / 1'000'000, (us / 1000) % 1000);
+  return t;
+}
+
+Fixed_text<12> cpu_text(u32 cpu) {
+  Fixed_text<12> t;
+  if (cpu == monitor_no_cpu) t.put('-');
+  else format_to(t, "{}", cpu);
+  return t;
+}
+
+// The name of VM `id` for `info mem`'s owner lines; empty if no such VM.
+std::string_view vm_name(Monitor_host& host, Vm_id id, Monitor_vm_info& scratch) {
+  const usize n = host.vm_count();
+  for (usize i = 0; i < n; ++i) {
+    if (host.vm_info(i, scratch) && scratch.id == id) return scratch.name;
+  }
+  return {};
+}
+
+} // namespace
+
+void show_help(Monitor_out& out) {
+  constexpr std::string_view layout = "{:<32} {}";
+  out.line(layout, "help", "this list");
+  out.line(layout, "info vms", "VMs: state, memory configured and populated, CPU, CPU time, exits");
+  out.line(layout, "info mem", "host frames: free and used, by order, use and owner; overcommit");
+  out.line(layout, "info exits VM", "one VM's exits by reason, most frequent first");
+  out.line(layout, "info sched", "per CPU: what runs, run queue length, context switches");
+  out.line(layout, "vm pause|resume|stop|reset VM", "steer a VM (VM: its id or name)");
+  out.line(layout, "log error|warn|info|debug|trace", "set the log level");
+}
+
+void show_vms(Monitor_host& host, Monitor_out& out) {
+  out.line(vms_layout, "ID", "NAME", "STATE", "MEM-MIB", "POP-KIB", "CPU", "CPU-TIME", "EXITS");
+  const usize n = host.vm_count();
+  usize shown = 0;
+  for (usize i = 0; i < n; ++i) {
+    Monitor_vm_info vm;
+    if (!host.vm_info(i, vm)) continue;
+    out.line(vms_layout, vm.id, vm.name, monitor_vm_state_name(vm.state), vm.memory_mib, vm.populated_kib,
+             cpu_text(vm.cpu).view(), cpu_time_text(vm.cpu_time_us).view(), vm.exits);
+    ++shown;
+  }
+  if (shown == 0) out.line("no VMs");
+}
+
+void show_mem(Monitor_host& host, Monitor_out& out) {
+  const Frame_stats s = host.frame_stats();
+  out.line("frames: managed {} ({} MiB), metadata {}, free {} (cached {}), used {}", s.managed_frames,
+           s.managed_frames * kib_per_frame / 1024, s.metadata_frames, s.free_frames, s.cached_frames,
+           s.used_frames);
+  constexpr unsigned half = 10; // orders 0..9 on one line, 10..18 on the next
+  for (unsigned first = 0; first <= max_order; first += half) {
+    const unsigned last = first + half - 1 < max_order ? first + half - 1 : max_order;
+    Fixed_text<monitor_line_capacity> counts;
+    for (unsigned k = first; k <= last; ++k) format_to(counts, " {}", s.free_blocks[k]);
+    out.line("free blocks by order {}-{}:{}", first, last, counts.view());
+  }
+  const auto use = [&](Frame_use u) { return s.used_by_use[static_cast<u8>(u)]; };
+  out.line("used by use: hypervisor {}, page-table {}, guest {}, shared {}, balloon {}", use(Frame_use::hypervisor),
+           use(Frame_use::page_table), use(Frame_use::guest), use(Frame_use::shared), use(Frame_use::balloon));
+  out.line("used by owner hv: {}", s.used_by_owner[no_vm]);
+  for (u32 owner = 1; owner < frame_owner_slots; ++owner) {
+    if (s.used_by_owner[owner] == 0) continue;
+    Monitor_vm_info scratch;
+    const std::string_view name = vm_name(host, static_cast<Vm_id>(owner), scratch);
+    out.line("used by owner vm {} ({}): {}", owner, name.empty() ? "gone" : name, s.used_by_owner[owner]);
+  }
+  if (s.used_by_owner[frame_owner_slots] != 0) {
+    out.line("used by owner vm {}+: {}", frame_owner_slots, s.used_by_owner[frame_owner_slots]);
+  }
+
+  u64 configured_mib = 0;
+  const usize n = host.vm_count();
+  for (usize i = 0; i < n; ++i) {
+    Monitor_vm_info vm;
+    if (host.vm_info(i, vm)) configured_mib += vm.memory_mib;
+  }
+  const u64 host_kib = s.managed_frames * kib_per_frame;
+  if (host_kib == 0) {
+    out.line("overcommit: VM memory {} MiB on 0 MiB of host RAM: ratio -", configured_mib);
+    return;
+  }
+  // Hundredths, rounded to nearest: no floating point in VMX root.
+  const u64 ratio = (configured_mib * 1024 * 100 + host_kib / 2) / host_kib;
+  out.line("overcommit: VM memory {} MiB on {} MiB of host RAM: ratio {}.{:02}", configured_mib, host_kib / 1024,
+           ratio / 100, ratio % 100);
+}
+
+void show_exits(Monitor_out& out, const Monitor_vm_info& vm, const Monitor_exit_counts& counts) {
+  u64 total = 0;
+  for (u64 c : counts.count) total += c;
+  out.line("exits of vm {} ({}): {} in total", vm.id, vm.name, total);
+  out.line("{:12} {:3} {}", "COUNT", "NR", "REASON");
+  // Most frequent first, ties by reason number: a selection over the 80 reasons, no sorting buffer.
+  u64 above = ~u64{0};
+  u32 above_reason = 0;
+  bool first = true;
+  for (;;) {
+    u32 best = exit_reason::COUNT;
+    for (u32 r = 0; r < exit_reason::COUNT; ++r) {
+      const u64 c = counts.count[r];
+      if (c == 0) continue;
+      const bool after_previous = first || c < above || (c == above && r > above_reason);
+      if (!after_previous) continue;
+      if (best == exit_reason::COUNT || c > counts.count[best]) best = r;
+    }
+    if (best == exit_reason::COUNT) break;
+    out.line("{:12} {:3} {}", counts.count[best], best, exit_reason_name(best));
+    above = counts.count[best];
+    above_reason = best;
+    first = false;
+  }
+}
+
+void show_sched(Monitor_host& host, Monitor_out& out) {
+  out.line(sched_layout, "CPU", "RUNNING", "QUEUE", "SWITCHES");
+  const u32 n = host.cpu_count();
+  for (u32 cpu = 0; cpu < n; ++cpu) {
+    Monitor_cpu_info info;
+    if (!host.cpu_info(cpu, info)) continue;
+    out.line(sched_layout, cpu, info.running, info.queue_length, info.context_switches);
+  }
+}
+
+} // namespace hv

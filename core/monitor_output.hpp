@@ -1,0 +1,50 @@
+// core/monitor_output.hpp - how the monitor's parts write their lines: whole lines through the
+// Log_sink, errors with the "error: " prefix, user words quoted safely. Both builds. Internal to
+// core/monitor*.cpp.
+#pragma once
+#include "core/monitor.hpp"
+
+namespace hv {
+
+class Monitor_out {
+public:
+  explicit Monitor_out(Log_sink& sink) : sink_(sink) {}
+
+  template <typename... Args>
+  void line(std::string_view fmt, const Args&... args) {
+    Fixed_text<monitor_line_capacity> text;
+    format_to(text, fmt, args...);
+    sink_.write_line(text.view());
+  }
+  template <typename... Args>
+  void error(std::string_view fmt, const Args&... args) {
+    Fixed_text<monitor_line_capacity> text;
+    text.write("error: ");
+    format_to(text, fmt, args...);
+    sink_.write_line(text.view());
+  }
+
+private:
+  Log_sink& sink_;
+};
+
+// A word the user typed, for an error message: in double quotes, at most 32 characters (then
+// "..."), anything not printable shown as '?', so a message stays one readable line.
+class Quoted final {
+public:
+  explicit Quoted(std::string_view word);
+  [[nodiscard]] std::string_view view() const { return text_.view(); }
+
+private:
+  Fixed_text<40> text_;
+};
+inline Fmt_arg to_fmt_arg(const Quoted& q) { return to_fmt_arg(q.view()); }
+
+// The show_* functions print the output of one `info` command or of `help`.
+void show_help(Monitor_out& out);
+void show_vms(Monitor_host& host, Monitor_out& out);
+void show_mem(Monitor_host& host, Monitor_out& out);
+void show_exits(Monitor_out& out, const Monitor_vm_info& vm, const Monitor_exit_counts& counts);
+void show_sched(Monitor_host& host, Monitor_out& out);
+
+} // namespace hv
