@@ -31,7 +31,7 @@ Words split(std::string_view line) {
     if (i == line.size()) break;
     const usize start = i;
     while (i < line.size() && !is_space(line[i])) ++i;
-    if (w.count < Words::kept) w.word[w.count] = line.substr(start, i - start);
+    if (w.count < Words::kept) w.word[w.count] = std::string_view(line.data() + start, i - start);
     ++w.count;
   }
   return w;
@@ -41,7 +41,7 @@ Words split(std::string_view line) {
 bool no_extra_words(const Words& w, usize expected, std::string_view command, std::string_view usage,
                     Monitor_out& out) {
   if (w.count <= expected) return true;
-  out.error("{}: unexpected {}; expected: {}", command, Quoted(w[expected]), usage);
+  out.error("{}: unexpected {}; expected: {}", command, Shown_word(w[expected]), usage);
   return false;
 }
 
@@ -109,7 +109,7 @@ void run_info(Monitor_host& host, const Words& w, Monitor_out& out) {
     Monitor_vm_info vm;
     Monitor_exit_counts counts;
     if (!find_vm(host, w[2], vm) || !host.vm_exit_counts(vm.id, counts)) {
-      return out.error("info exits: no VM {}; expected a VM's id or name (see \"info vms\")", Quoted(w[2]));
+      return out.error("info exits: no VM {}; expected a VM's id or name (see \"info vms\")", Shown_word(w[2]));
     }
     return show_exits(out, vm, counts);
   }
@@ -118,7 +118,7 @@ void run_info(Monitor_host& host, const Words& w, Monitor_out& out) {
   if (what == "vms") show = show_vms, usage = "info vms";
   else if (what == "mem") show = show_mem, usage = "info mem";
   else if (what == "sched") show = show_sched, usage = "info sched";
-  else return out.error("info: unknown {}; expected: {}", Quoted(what), info_usage);
+  else return out.error("info: unknown {}; expected: {}", Shown_word(what), info_usage);
   if (!no_extra_words(w, 2, usage, usage, out)) return;
   show(host, out);
 }
@@ -126,7 +126,7 @@ void run_info(Monitor_host& host, const Words& w, Monitor_out& out) {
 void run_vm(Monitor_host& host, const Words& w, Monitor_out& out) {
   if (w.count < 2) return out.error("vm: missing action; expected: {}", vm_usage);
   Vm_action action;
-  if (!parse_action(w[1], action)) return out.error("vm: unknown action {}; expected: {}", Quoted(w[1]), vm_usage);
+  if (!parse_action(w[1], action)) return out.error("vm: unknown action {}; expected: {}", Shown_word(w[1]), vm_usage);
   const char* name = vm_action_name(action);
   if (w.count < 3) return out.error("vm {}: missing VM; expected: vm {} VM (a VM's id or name)", name, name);
   Fixed_text<16> command;
@@ -134,7 +134,7 @@ void run_vm(Monitor_host& host, const Words& w, Monitor_out& out) {
   if (!no_extra_words(w, 3, command.view(), vm_usage, out)) return;
   Monitor_vm_info vm;
   if (!find_vm(host, w[2], vm)) {
-    return out.error("vm {}: no VM {}; expected a VM's id or name (see \"info vms\")", name, Quoted(w[2]));
+    return out.error("vm {}: no VM {}; expected a VM's id or name (see \"info vms\")", name, Shown_word(w[2]));
   }
   if (!vm_action_allowed(action, vm.state)) {
     return out.error("vm {}: vm {} ({}) is {}; {} needs {}", name, vm.id, vm.name, monitor_vm_state_name(vm.state),
@@ -149,7 +149,7 @@ void run_log(Monitor_host& host, const Words& w, Monitor_out& out) {
   if (w.count < 2) return out.error("log: missing level; expected: {}", log_usage);
   if (!no_extra_words(w, 2, "log", log_usage, out)) return;
   Log_level level;
-  if (!log_parse_level(w[1], level)) return out.error("log: unknown level {}; expected: {}", Quoted(w[1]), log_usage);
+  if (!log_parse_level(w[1], level)) return out.error("log: unknown level {}; expected: {}", Shown_word(w[1]), log_usage);
   const Log_level before = host.log_level();
   host.set_log_level(level);
   out.line("log level: {} (was {})", log_level_name(level), log_level_name(before));
@@ -190,7 +190,7 @@ bool vm_action_allowed(Vm_action action, Monitor_vm_state state) {
   return false;
 }
 
-Quoted::Quoted(std::string_view word) {
+Shown_word::Shown_word(std::string_view word) {
   constexpr usize shown = 32;
   text_.put('"');
   for (usize i = 0; i < word.size() && i < shown; ++i) {
@@ -215,8 +215,22 @@ void Monitor::execute(std::string_view line, Log_sink& sink) {
   } else if (command == "log") {
     run_log(host_, w, out);
   } else {
-    out.error("unknown command {}; expected one of: help, info, vm, log (\"help\" lists them)", Quoted(command));
+    out.error("unknown command {}; expected one of: help, info, vm, log (\"help\" lists them)", Shown_word(command));
   }
+}
+
+bool Monitor::feed(u8 byte, Text_writer& echo, Log_sink& out) {
+  const Line_step step = editor_.feed(byte);
+  echo.write(step.echo);
+  switch (step.event) {
+  case Line_event::none: return false;
+  case Line_event::line: execute(editor_.line(), out); return true;
+  case Line_event::cancelled: return true;
+  case Line_event::too_long:
+    Monitor_out(out).error("line too long (more than {} characters); nothing was run", line_editor_capacity);
+    return true;
+  }
+  return false;
 }
 
 } // namespace hv

@@ -13,6 +13,7 @@
 // that changes state.
 #pragma once
 #include "arch/x86/vmx_exit_reason.hpp"
+#include "core/line_editor.hpp"
 #include "core/log.hpp"
 #include "mm/frame_allocator.hpp"
 #include <string_view>
@@ -93,8 +94,15 @@ public:
   // A line of only spaces prints nothing.
   void execute(std::string_view line, Log_sink& out);
 
+  // One byte received on the console: its echo goes to `echo` (raw bytes for the terminal), a
+  // finished line is run with its output to `out`. A line too long for the editor prints one
+  // error line and runs nothing. True when a line ended (run, cancelled or refused): the console
+  // shows the prompt again.
+  bool feed(u8 byte, Text_writer& echo, Log_sink& out);
+
 private:
   Monitor_host& host_;
+  Line_editor editor_;
 };
 
 } // namespace hv

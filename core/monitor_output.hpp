@@ -30,15 +30,15 @@ private:
 
 // A word the user typed, for an error message: in double quotes, at most 32 characters (then
 // "..."), anything not printable shown as '?', so a message stays one readable line.
-class Quoted final {
+class Shown_word final {
 public:
-  explicit Quoted(std::string_view word);
+  explicit Shown_word(std::string_view word);
   [[nodiscard]] std::string_view view() const { return text_.view(); }
 
 private:
   Fixed_text<40> text_;
 };
-inline Fmt_arg to_fmt_arg(const Quoted& q) { return to_fmt_arg(q.view()); }
+inline Fmt_arg to_fmt_arg(const Shown_word& q) { return to_fmt_arg(q.view()); }
 
 // The show_* functions print the output of one `info` command or of `help`.
 void show_help(Monitor_out& out);
