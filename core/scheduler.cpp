@@ -274,12 +274,15 @@ Kick Scheduler::end_slice(u32 cpu, u64 ran_ticks, Slice_end how) {
     if (!allowed(t.affinity, cpu)) {
       to = choose_cpu(t);
     } else if (config_.balance && !c.queue.empty()) {
-      // It would wait here: an idle CPU it may use takes it instead.
+      // It would wait here. A CPU it may use with fewer tasks than this one (counting it) takes
+      // it instead: an idle CPU gets work, and with more tasks than CPUs the tasks rotate, so
+      // every one gets its share of all the CPUs rather than of the one it happened to start on.
+      u32 best_load = c.queue.size() + 1;
       for (u64 m = t.affinity & cpu_mask() & ~(u64{1} << cpu); m != 0; m &= m - 1) {
         const u32 other = static_cast<u32>(__builtin_ctzll(m));
-        if (cpu_idle(other)) {
+        if (load(other) < best_load) {
+          best_load = load(other);
           to = other;
-          break;
         }
       }
     }
