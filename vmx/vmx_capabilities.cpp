@@ -156,16 +156,4 @@ const char* vmx_status_advice(Vmx_status status) {
   return "";
 }
 
-const char* memory_type_name(u8 type) {
-  switch (type) {
-  case 0: return "UC";
-  case 1: return "WC";
-  case 4: return "WT";
-  case 5: return "WP";
-  case 6: return "WB";
-  case 7: return "UC-";
-  }
-  return "reserved";
-}
-
 } // namespace hv

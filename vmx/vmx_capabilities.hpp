@@ -115,7 +115,6 @@ struct Vmx_features {
 [[nodiscard]] const char* vmx_status_name(Vmx_status status);
 // One sentence that says what is missing and what the user can do (empty for `usable`).
 [[nodiscard]] const char* vmx_status_advice(Vmx_status status);
-[[nodiscard]] const char* memory_type_name(u8 type);
 
 // Logs the feature report (subsystems "cpu" and "vmx"), one topic a line.
 void log_vmx_report(const Cpu_identity& id, const Vmx_capability_msrs& msrs, const Vmx_features& f);

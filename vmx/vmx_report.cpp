@@ -1,6 +1,7 @@
 // vmx/vmx_report.cpp - the feature report printed at boot: what the CPU is and which VMX
 // features the hypervisor will use. Both builds. Line formats are read by the integration
 // tests (tests/integration/expect/) and documented in docs/console.md.
+#include "arch/x86/ept_entry.hpp"
 #include "core/log.hpp"
 #include "vmx/vmx_capabilities.hpp"
 
@@ -21,7 +22,7 @@ void log_vmx_report(const Cpu_identity& id, const Vmx_capability_msrs& m, const 
                                      : "locked, VMXON outside SMX DISABLED");
   }
   log_info("vmx", "VMCS: revision {:#x}, region {} bytes, memory type {}, true controls {}, INS/OUTS info {}",
-           f.vmcs_revision, f.vmcs_region_size, memory_type_name(f.vmcs_memory_type), f.true_controls,
+           f.vmcs_revision, f.vmcs_region_size, cache_type_name(static_cast<Cache_type>(f.vmcs_memory_type)), f.true_controls,
            f.ins_outs_info);
   log_info("vmx", "EPT: {}, 4-level walk {}, WB tables {}, 2MiB pages {}, 1GiB pages {}, accessed/dirty {}, execute-only {}",
            f.ept, f.ept_4level, f.ept_wb, f.ept_2m, f.ept_1g, f.ept_accessed_dirty, f.ept_execute_only);

@@ -4,6 +4,7 @@
 #include "arch/x86/msr.hpp"
 #include "core/log.hpp"
 #include "unit/support/cpu_profiles.hpp"
+#include "arch/x86/ept_entry.hpp"
 #include "vmx/vmx_capabilities.hpp"
 #include <gtest/gtest.h>
 #include <string>
@@ -344,11 +345,12 @@ TEST(VmxControlBits, AllowedOneIsTheHighHalfRequiredOneTheLowHalf) {
 }
 
 TEST(VmxNames, MemoryTypesAndStatuses) {
-  EXPECT_STREQ(memory_type_name(0), "UC");
-  EXPECT_STREQ(memory_type_name(6), "WB");
-  EXPECT_STREQ(memory_type_name(7), "UC-");
-  EXPECT_STREQ(memory_type_name(2), "reserved");
-  EXPECT_STREQ(memory_type_name(15), "reserved");
+  // The VMCS memory type (IA32_VMX_BASIC[53:50]) uses the SDM's memory-type encodings.
+  EXPECT_STREQ(cache_type_name(static_cast<Cache_type>(0)), "UC");
+  EXPECT_STREQ(cache_type_name(static_cast<Cache_type>(6)), "WB");
+  EXPECT_STREQ(cache_type_name(static_cast<Cache_type>(7)), "reserved");  // UC- exists only in the PAT
+  EXPECT_STREQ(cache_type_name(static_cast<Cache_type>(2)), "reserved");
+  EXPECT_STREQ(cache_type_name(static_cast<Cache_type>(15)), "reserved");
   EXPECT_STREQ(vmx_status_name(Vmx_status::locked_off), "VMX locked off by firmware");
   EXPECT_NE(std::string(vmx_status_advice(Vmx_status::no_vmx)).find("CPUID.1:ECX.VMX[bit 5] is 0"), std::string::npos);
 }
