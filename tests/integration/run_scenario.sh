@@ -5,10 +5,13 @@
 #     lines of the transcript in the order given (other lines may come between);
 #   - a line '!REGEX' must match no line of the transcript at all (e.g. !PANIC);
 # Prints one line per expectation and fails with the transcript's tail on the first miss.
+# --session FILE plays a session file on COM1 while the machine runs (scripts/hv run --session,
+# docs/console.md): the scenario fails if a step fails; the expectations are still checked on the
+# whole transcript afterwards.
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
-name="" target="" timeout=120 efi="" work="" expect="" extra=()
+name="" target="" timeout=120 efi="" work="" expect="" session="" extra=()
 while [ $# -gt 0 ]; do
   case $1 in
     --name) name=$2; shift 2 ;;
@@ -17,16 +20,24 @@ while [ $# -gt 0 ]; do
     --efi) efi=$2; shift 2 ;;
     --work) work=$2; shift 2 ;;
     --expect) expect=$2; shift 2 ;;
+    --session) session=$2; shift 2 ;;
     *) extra+=("$1"); shift ;;
   esac
 done
 [ -f "$expect" ] || { echo "scenario $name: no expectation file $expect"; exit 1; }
+[ -z "$session" ] || [ -f "$session" ] || { echo "scenario $name: no session file $session"; exit 1; }
 mkdir -p "$work"
 log=$work/serial.log
+[ -z "$session" ] || extra+=(--session "$session")
 HV_BUILD_DIR=$work "$root/scripts/hv" run --target "$target" --timeout "$timeout" --no-build --quiet \
   --efi "$efi" --log "$log" "${extra[@]}"
 rc=$?
-if [ $rc -eq 124 ]; then echo "scenario $name: the machine did not stop within ${timeout}s"; fi
+case $rc in
+  0) ;;
+  124) echo "scenario $name: the machine did not stop within ${timeout}s" ;;
+  1) echo "scenario $name: hv run failed (the session failed, or the emulator did not serve COM1)" ;;
+  *) echo "scenario $name: hv run failed with status $rc" ;;
+esac
 
 # Strip CRs the UART sends before each newline.
 tr -d '\r' <"$log" >"$work/transcript.txt"
@@ -49,7 +60,7 @@ while IFS= read -r pattern || [ -n "$pattern" ]; do
   line_no=$((line_no + hit))
   echo "ok   line $line_no: $pattern"
 done <"$expect"
-if [ $rc -eq 124 ]; then fail=1; fi
+if [ $rc -ne 0 ]; then fail=1; fi
 if [ $fail -ne 0 ]; then
   echo "---- transcript tail ($transcript) ----"; tail -n 40 "$transcript"
 fi
