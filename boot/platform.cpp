@@ -47,6 +47,8 @@ void platform_init_console() {
 
 Native_port_io& platform_ports() { return g_ports; }
 Native_cpu& platform_cpu() { return g_cpu; }
+Uart_16550& platform_com1() { return g_com1; }
+Serial_console& platform_console() { return g_console; }
 
 void platform_prepare_power_off(Hpa rsdp, std::span<const Memory_region> map) {
   Mapped_reader reader(map);

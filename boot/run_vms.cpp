@@ -1,6 +1,7 @@
 // boot/run_vms.cpp - see run_vms.hpp. Freestanding build only.
-// One vCPU per VM and no scheduler yet: each CPU runs the VMs assigned to it one after another,
-// each until it stops. The BSP runs its own share, then waits for the APs.
+// Builds the VMs of the configuration, gives each a home CPU, starts the monitor thread and the
+// scheduler loop on every CPU (core/native/cpu_loop.cpp), and when every VM has finished (and
+// the configuration does not say `on_all_stopped = stay`) judges them and prints the verdict.
 #include "boot/memory_setup.hpp"
 #include "boot/platform.hpp"
 #include "boot/run_vms.hpp"
@@ -8,29 +9,26 @@
 #include "core/config.hpp"
 #include "core/cpu_work.hpp"
 #include "core/log.hpp"
+#include "core/native/cpu_loop.hpp"
+#include "core/native/monitor_console.hpp"
 #include "core/vm.hpp"
+#include "core/vm_manager.hpp"
+#include "arch/x86/native/instructions.hpp"
 #include "vmx/native/native_invept.hpp"
-#include "vmx/native/vcpu_run.hpp"
 #include <new>
 
 namespace hv::boot {
 namespace {
 
-struct Cpu_queue {
-  Vm* vms[config_max_vms] = {};
-  u32 count = 0;
-  std::atomic<bool> done{false};
-};
-
 constinit Config g_config{};
-constinit Cpu_queue g_queues[max_cpus]{};
 constinit Vm* g_vms[config_max_vms]{};
 constinit char g_default_config[4096]{};
-constinit Vcpu_controls g_controls{};
-constinit u32 g_vmcs_revision = 0;
-constinit bool g_vpid = false;
-constinit bool g_invvpid_single = false;
-constinit u32 g_timer_value = 0;
+constinit Scheduler g_scheduler{};
+constinit Cpu_loop_shared g_shared{};
+struct Ap_loop {
+  std::atomic<bool> done{false};
+};
+constinit Ap_loop g_ap_loops[max_cpus]{};
 
 unsigned order_for(usize bytes) {
   unsigned order = 0;
@@ -52,42 +50,25 @@ std::string_view make_default_config(const Esp_files& files) {
   return std::string_view(g_default_config, text.size());
 }
 
-void run_one(Per_cpu& cpu, Vm& vm) {
-  Frame_allocator& frames = frame_allocator();
-  const std::optional<Hpa> vmcs = frames.alloc_zeroed_frames_on(no_cpu, order_4k, Frame_use::hypervisor, vm.id());
-  if (!vmcs) {
-    log_error("vm", "{}: no memory for its VMCS", vm.name());
-    vm.vcpu().stop = Vcpu_stop{Vcpu_stop_kind::out_of_memory, 0, 0};
-    vm.finish();
-    return;
-  }
-  Vcpu_controls c = g_controls;
-  c.eptp = vm.memory().eptp();
-  c.vpid = g_vpid ? static_cast<u16>(vm.id()) : 0;
-  void* region = reinterpret_cast<void*>(vmcs->value());
-  vm.vcpu().preemption_timer_value = g_timer_value;
-  if (vcpu_load_new(vm.vcpu(), region, g_vmcs_revision, c, vm.start_state(), cpu)) {
-    if (g_vpid) {
-      // A VPID may have been used by an earlier VM: its translations must not leak into this one.
-      const x86::Invvpid_descriptor d{c.vpid, 0};
-      (void)x86::invvpid(g_invvpid_single ? x86::INVVPID_SINGLE_CONTEXT : x86::INVVPID_ALL_CONTEXT, d);
-    }
-    vm.set_state(Vm_state::running);
-    log_info("vm", "{}: running on cpu{}", vm.name(), cpu.index);
-    const u64 entries = vcpu_run_until_stop(vm.vcpu());
-    log_debug("vm", "{}: {} VM entries", vm.name(), entries);
-    vcpu_unload(region);
-  } else {
-    vm.vcpu().stop = Vcpu_stop{Vcpu_stop_kind::entry_failure, 0, 0};
-  }
-  frames.free_frames(*vmcs, order_4k);
-  vm.finish();
+void ap_loop(Per_cpu& cpu, void*) {
+  cpu_loop_run(cpu, g_shared);
+  g_ap_loops[cpu.index].done.store(true, std::memory_order_release);
 }
 
-void run_queue(Per_cpu& cpu, void* arg) {
-  Cpu_queue& q = *static_cast<Cpu_queue*>(arg);
-  for (u32 i = 0; i < q.count; ++i) run_one(cpu, *q.vms[i]);
-  q.done.store(true, std::memory_order_release);
+// TSC ticks per second: CPUID leaf 0x15 (TSC/crystal ratio and crystal clock), else leaf 0x16's
+// base frequency, else an assumed 1 GHz (said in the log). Only slices and the monitor's CPU
+// times depend on it.
+u64 tsc_frequency() {
+  const auto max = x86::cpuid(0);
+  if (max.eax >= 0x15) {
+    const auto r = x86::cpuid(0x15);
+    if (r.eax && r.ebx && r.ecx) return u64{r.ecx} * r.ebx / r.eax;
+  }
+  if (max.eax >= 0x16) {
+    const auto r = x86::cpuid(0x16);
+    if (r.eax & 0xFFFF) return u64{r.eax & 0xFFFF} * 1'000'000;
+  }
+  return 0;
 }
 
 // The CPUs in `affinity` that are in VMX root, in the order VMs are handed out: 1, 2, ..., 0.
@@ -111,16 +92,16 @@ bool prepare_controls(const Vmx_capability_msrs& caps, const Vmx_features& featu
     return false;
   }
   log_vmx_controls(r);
-  g_controls = Vcpu_controls{};
-  g_controls.controls = r.value;
-  g_controls.cr0_fixed = guest_cr0_fixed_bits(caps, false);
-  g_controls.cr4_fixed = cr4_fixed_bits(caps);
-  g_vmcs_revision = features.vmcs_revision;
-  g_vpid = r.value.proc_based2 & proc_based_ctl2::ENABLE_VPID;
-  g_invvpid_single = features.invvpid_single_context;
-  // A slice of about 10 million TSC ticks (a few ms on hardware; the scheduler will turn the
-  // configured quantum into ticks once the TSC is calibrated).
-  g_timer_value = static_cast<u32>(10'000'000u >> features.preemption_timer_rate);
+  g_shared.controls = Vcpu_controls{};
+  g_shared.controls.controls = r.value;
+  g_shared.controls.cr0_fixed = guest_cr0_fixed_bits(caps, false);
+  g_shared.controls.cr4_fixed = cr4_fixed_bits(caps);
+  g_shared.vmcs_revision = features.vmcs_revision;
+  g_shared.vpid = r.value.proc_based2 & proc_based_ctl2::ENABLE_VPID;
+  g_shared.invvpid_single = features.invvpid_single_context;
+  g_shared.timer_rate = features.preemption_timer_rate;
+  if (!(r.value.pin_based & pin_based_ctl::ACTIVATE_VMX_PREEMPTION_TIMER))
+    log_warn("sched", "no VMX-preemption timer: a guest keeps its CPU until it exits for another reason");
   return true;
 }
 
@@ -150,6 +131,29 @@ Run_summary run_configured_vms(const Esp_files& files, const Cpu_identity& id, c
                default_paging_policy, platform_cpu(),
                Guest_msr_config{true, true, true, true, 48, id.physical_address_bits, 0}};
 
+  // The host's x87/SSE state is switched per vCPU with FXSAVE/FXRSTOR, which needs CR4.OSFXSR.
+  if (!(x86::read_cr4() & (1u << 9))) x86::write_cr4(x86::read_cr4() | (1u << 9));
+
+  u64 tsc_hz = tsc_frequency();
+  if (tsc_hz == 0) {
+    tsc_hz = 1'000'000'000;
+    log_info("sched", "TSC frequency not reported by CPUID: assuming 1 GHz for time slices");
+  }
+  const Cpu_set& cpus = cpu_set();
+  const u64 quantum = tsc_hz / 1'000'000 * g_config.globals.quantum_us;
+  if (!g_scheduler.init(Scheduler_config{cpus.count, quantum, false})) {
+    log_error("sched", "cannot set up the scheduler for {} CPUs", cpus.count);
+    return summary;
+  }
+  static Vm_manager manager(g_scheduler, frame_allocator(), tsc_hz, &cpu_loop_kick);
+  g_shared.scheduler = &g_scheduler;
+  g_shared.vms = &manager;
+  g_shared.frames = &frame_allocator();
+  g_shared.quantum_ticks = quantum;
+  g_shared.stay = g_config.globals.on_all_stopped == On_all_stopped::stay;
+  log_info("sched", "{} CPUs, time slice {} us ({} TSC ticks at {} MHz), VMX-preemption timer rate 2^{}", cpus.count,
+           g_config.globals.quantum_us, quantum, tsc_hz / 1'000'000, g_shared.timer_rate);
+
   u32 turn = 0;
   for (u32 i = 0; i < g_config.vm_count; ++i) {
     const Vm_config& vc = g_config.vms[i];
@@ -162,40 +166,66 @@ Run_summary run_configured_vms(const Esp_files& files, const Cpu_identity& id, c
     }
     Vm* vm = new (reinterpret_cast<void*>(mem->value())) Vm(static_cast<Vm_id>(i + 1), vc, host);
     g_vms[summary.vms++] = vm;
+    auto not_started = [&](Vm_state state) {
+      vm->vcpu().stop = Vcpu_stop{Vcpu_stop_kind::not_started, 0, 0};
+      vm->set_state(state);
+      (void)manager.add_unstarted(*vm);
+    };
     if (!vc.valid) {
       log_error("vm", "{}: not started: its section of the configuration has errors", vc.name.view());
-      vm->vcpu().stop = Vcpu_stop{Vcpu_stop_kind::not_started, 0, 0};
-      vm->set_state(Vm_state::failed);
+      not_started(Vm_state::failed);
       continue;
     }
     const Esp_file* image = files.guest(vc.image.view());
     if (!image) {
       log_error("vm", "{}: not started: guest image '{}' is not in \\EFI\\hv\\guests on the ESP", vc.name.view(), vc.image.view());
-      vm->vcpu().stop = Vcpu_stop{Vcpu_stop_kind::not_started, 0, 0};
-      vm->set_state(Vm_state::failed);
+      not_started(Vm_state::failed);
       continue;
     }
-    if (!vm->prepare(std::span<const u8>(image->data, image->size))) continue;
+    if (!vm->prepare(std::span<const u8>(image->data, image->size))) {
+      (void)manager.add_unstarted(*vm);
+      continue;
+    }
     const u32 cpu = pick_cpu(vc.cpu_affinity, turn++);
     if (cpu == max_cpus) {
       log_error("vm", "{}: not started: no CPU in its affinity is running", vc.name.view());
-      vm->vcpu().stop = Vcpu_stop{Vcpu_stop_kind::not_started, 0, 0};
       vm->finish();
+      not_started(Vm_state::failed);
       continue;
     }
-    Cpu_queue& q = g_queues[cpu];
-    q.vms[q.count++] = vm;
+    if (!manager.add(*vm, cpu)) {
+      log_error("vm", "{}: not started: no room in the scheduler", vc.name.view());
+      vm->finish();
+      not_started(Vm_state::failed);
+      continue;
+    }
+    log_info("vm", "{}: home cpu{}", vm->name(), cpu);
   }
 
-  // Hand each AP its queue, run the BSP's own, then wait for the APs to finish theirs.
+  (void)monitor_console_start(g_shared, manager, platform_com1(), platform_console());
+  manager.start_all();
+  // Every AP that reached VMX root runs the loop; the BSP too. They return when all VMs finished.
   Cpu_set& set = cpu_set();
   for (u32 c = 1; c < set.count; ++c) {
-    if (g_queues[c].count == 0) continue;
-    if (!cpu_post_work(*set.cpus[c], run_queue, &g_queues[c])) log_error("vm", "cpu{} is busy: its VMs do not run", c);
+    if (set.cpus[c]->state.load() != Cpu_state::vmx_root) {
+      g_ap_loops[c].done.store(true);
+      continue;
+    }
+    if (!cpu_post_work(*set.cpus[c], ap_loop, nullptr)) {
+      log_error("sched", "cpu{} is busy: it takes no part", c);
+      g_ap_loops[c].done.store(true);
+    }
   }
-  run_queue(*set.cpus[0], &g_queues[0]);
+  cpu_loop_run(*set.cpus[0], g_shared);
   for (u32 c = 1; c < set.count; ++c) {
-    while (g_queues[c].count != 0 && !g_queues[c].done.load(std::memory_order_acquire)) __builtin_ia32_pause();
+    while (!g_ap_loops[c].done.load(std::memory_order_acquire)) __builtin_ia32_pause();
+  }
+  for (u32 c = 0; c < set.count; ++c) {
+    const Cpu_loop_stats& st = g_shared.stats[c];
+    if (st.vcpu_switches)
+      log_info("sched", "cpu{}: {} switches between vCPUs, {} TSC ticks each (VM exit return to the next VM entry); "
+               "{} slices of the same vCPU again, {} each", c, st.vcpu_switches, st.vcpu_switch_ticks / st.vcpu_switches,
+               st.same_vcpu_slices, st.same_vcpu_slices ? st.same_vcpu_ticks / st.same_vcpu_slices : 0);
   }
 
   for (u32 i = 0; i < summary.vms; ++i) {

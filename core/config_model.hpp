@@ -63,6 +63,9 @@ private:
 
 enum class Console_port : u8 { com1 };
 enum class Paging_mode : u8 { ept, shadow };
+// What hv does once every VM has stopped: print the verdict and power off, or print it and stay
+// (the monitor keeps answering on COM1).
+enum class On_all_stopped : u8 { poweroff, stay };
 
 // What a test expects of a VM; the hypervisor compares it with how the VM ended to count it
 // as passed or failed. `none`: no expectation, the VM is not judged.
@@ -77,6 +80,7 @@ struct Config_globals {
   Log_level log_level = Log_level::info;
   Console_port console = Console_port::com1;
   u32 quantum_us = quantum_us_default;           // scheduler time slice
+  On_all_stopped on_all_stopped = On_all_stopped::poweroff;
 };
 
 struct Vm_config {

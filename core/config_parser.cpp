@@ -8,15 +8,15 @@
 namespace hv {
 namespace {
 
-enum class Key : u8 { log_level, console, quantum_us, memory, image, cpus, paging, args, expect, autostart };
-inline constexpr usize key_count = 10;
+enum class Key : u8 { log_level, console, quantum_us, on_all_stopped, memory, image, cpus, paging, args, expect, autostart };
+inline constexpr usize key_count = 11;
 
 struct Key_info {
   std::string_view name;
   bool per_vm;
 };
 constexpr std::array<Key_info, key_count> keys{{
-    {"log_level", false}, {"console", false}, {"quantum_us", false}, {"memory", true}, {"image", true},
+    {"log_level", false}, {"console", false}, {"quantum_us", false}, {"on_all_stopped", false}, {"memory", true}, {"image", true},
     {"cpus", true}, {"paging", true}, {"args", true}, {"expect", true}, {"autostart", true},
 }};
 
@@ -251,7 +251,7 @@ void Parser::parse_setting(const Line& line, usize start) {
       report_.error(line.column(start), "unknown key {} (VM keys: memory, image, cpus, paging, args, expect, autostart)",
                     Quoted(name).view());
     else
-      report_.error(line.column(start), "unknown key {} (global keys: log_level, console, quantum_us)", Quoted(name).view());
+      report_.error(line.column(start), "unknown key {} (global keys: log_level, console, quantum_us, on_all_stopped)", Quoted(name).view());
     return;
   }
   const Key_info& info = keys[static_cast<usize>(*key)];
@@ -332,6 +332,7 @@ void Parser::apply(Key key, const Config_value& v) {
   case Key::log_level: (void)check_log_level(v, report_, g.log_level); return;
   case Key::console: (void)check_console(v, report_, g.console); return;
   case Key::quantum_us: (void)check_quantum_us(v, report_, g.quantum_us); return;
+  case Key::on_all_stopped: (void)check_on_all_stopped(v, report_, g.on_all_stopped); return;
   default: break;
   }
   Vm_config& vm = config_.vms[vm_];

@@ -134,6 +134,15 @@ bool check_console(const Config_value& v, Config_reporter& r, Console_port& out)
   return false;
 }
 
+bool check_on_all_stopped(const Config_value& v, Config_reporter& r, On_all_stopped& out) {
+  if (v.text == "poweroff" || v.text == "stay") {
+    out = v.text == "stay" ? On_all_stopped::stay : On_all_stopped::poweroff;
+    return true;
+  }
+  r.error(v.start_column, "expected poweroff or stay, got {}", Quoted(v.text).view());
+  return false;
+}
+
 bool check_quantum_us(const Config_value& v, Config_reporter& r, u32& out) {
   const auto n = parse_config_number(v.text, quantum_us_max);
   if (!n || *n < quantum_us_min) {

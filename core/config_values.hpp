@@ -89,6 +89,7 @@ private:
 bool check_log_level(const Config_value& v, Config_reporter& r, Log_level& out);
 bool check_console(const Config_value& v, Config_reporter& r, Console_port& out);
 bool check_quantum_us(const Config_value& v, Config_reporter& r, u32& out);
+bool check_on_all_stopped(const Config_value& v, Config_reporter& r, On_all_stopped& out);
 bool check_memory_mib(const Config_value& v, Config_reporter& r, u32& out);
 bool check_image(const Config_value& v, Config_reporter& r, Config_string<vm_image_max>& out);
 bool check_cpu_list(const Config_value& v, Config_reporter& r, u64& out);

@@ -15,6 +15,11 @@ public:
     uart_.write(line);
     uart_.write("\n");
   }
+  // Bytes as they are (the monitor's echo and prompt), under the same lock as whole lines.
+  void write_raw(std::string_view text) {
+    Spinlock_guard guard(lock_);
+    for (char c : text) uart_.put(static_cast<u8>(c));
+  }
 
 private:
   Uart_16550& uart_;

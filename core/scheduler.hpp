@@ -27,7 +27,6 @@ inline constexpr usize sched_name_capacity = 24;
 
 using Task_id = u32;
 inline constexpr Task_id idle_task = 0xFFFF'FFFEu;  // "the CPU's idle thread": not in the table
-inline constexpr u32 no_cpu = 0xFFFF'FFFFu;
 
 enum class Task_kind : u8 { vcpu, thread };
 enum class Task_state : u8 { free, runnable, running, blocked, paused, stopped };

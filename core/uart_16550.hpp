@@ -33,6 +33,8 @@ public:
   // Sends text; "\n" goes out as "\r\n" for terminals.
   void write(std::string_view text);
   [[nodiscard]] std::optional<u8> try_read();
+  // A received byte is waiting (LSR.DR); reads nothing.
+  [[nodiscard]] bool has_input() { return io_.in8(static_cast<u16>(base_ + LSR)) & LSR_DATA_READY; }
   [[nodiscard]] u16 base() const { return base_; }
   [[nodiscard]] u32 dropped() const { return dropped_; }
 

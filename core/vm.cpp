@@ -12,6 +12,7 @@ const char* vm_state_name(Vm_state state) {
   case Vm_state::created: return "created";
   case Vm_state::ready: return "ready";
   case Vm_state::running: return "running";
+  case Vm_state::paused: return "paused";
   case Vm_state::stopped: return "stopped";
   case Vm_state::failed: return "failed";
   }
@@ -32,7 +33,7 @@ private:
 Vm::Vm(Vm_id id, const Vm_config& config, Vm_host& host)
     : id_(id), config_(config),
       memory_(host.frames, host.direct_map, host.invalidator, make_ept_config(id, host.ept_hardware, host.policy), host.policy),
-      msrs_(host.msr_config, 0) {
+      msrs_(host.msr_config, 0), msr_config_(host.msr_config) {
   const std::string_view n = config_.name.view();
   std::memcpy(name_, n.data(), n.size());
   uart_.set_name(std::string_view(name_, n.size()));
@@ -40,6 +41,7 @@ Vm::Vm(Vm_id id, const Vm_config& config, Vm_host& host)
 }
 
 bool Vm::prepare(std::span<const u8> image) {
+  image_ = image;
   const u64 bytes = u64{config_.memory_mib} * MiB;
   auto fail = [&](const char* what, const char* why) {
     log_error("vm", "{}: not started: {}: {}", name(), what, why);
@@ -76,6 +78,42 @@ bool Vm::prepare(std::span<const u8> image) {
   log_info("vm", "{}: ready: image {} ({} bytes, entry {:#x}), {} MiB of RAM on demand", name(), config_.image.view(),
            image.size(), start_.rip, config_.memory_mib);
   return true;
+}
+
+bool Vm::reset() {
+  if (memory_released_) return false;
+  memory_.destroy();
+  const u64 bytes = u64{config_.memory_mib} * MiB;
+  auto fail = [&](const char* why) {
+    log_error("vm", "{}: reset failed: {}", name(), why);
+    memory_released_ = true;
+    state_ = Vm_state::failed;
+    vcpu_.stop = Vcpu_stop{Vcpu_stop_kind::not_started, 0, 0};
+    return false;
+  };
+  // The memslots outlive destroy(): only the EPT and the frames behind it are gone.
+  if (memory_.init() != Ept_status::ok) return fail("no memory for the EPT root");
+  Memory_writer writer(memory_);
+  const Guest_load_result loaded = load_guest(Guest_load_request{image_, bytes, id_, name(), config_.args.view()}, writer);
+  if (loaded.error != Load_error::none) return fail("the image could not be loaded again");
+  start_ = loaded.start;
+  uart_.flush();
+  vcpu_.regs = Guest_registers{};
+  vcpu_.regs.rsi = guest_layout::boot_info;
+  vcpu_.stop = Vcpu_stop{};
+  vcpu_.pending_event.reset();
+  vcpu_.deferred_event.reset();
+  vcpu_.halted = false;
+  vcpu_.yield = Vcpu_yield::none;
+  vcpu_.xcr0 = 1;
+  msrs_ = Guest_msrs(msr_config_, 0);
+  ++resets_;
+  log_info("vm", "{}: reset: guest memory emptied, image loaded again, entry {:#x}", name(), start_.rip);
+  return true;
+}
+
+u64 Vm::populated_bytes() const {
+  return memory_released_ ? final_memory_.populated_bytes() : memory_.stats().populated_bytes();
 }
 
 void Vm::finish() {

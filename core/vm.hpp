@@ -14,7 +14,8 @@
 
 namespace hv {
 
-enum class Vm_state : u8 { created, ready, running, stopped, failed };
+// created -> ready (prepared) -> running <-> paused -> stopped; failed: it could not be built.
+enum class Vm_state : u8 { created, ready, running, paused, stopped, failed };
 [[nodiscard]] const char* vm_state_name(Vm_state state);
 
 // The host facts every VM is built from.
@@ -37,6 +38,11 @@ public:
   // Builds guest memory (one RAM slot of memory_mib), loads the image, wires devices and the
   // vCPU. False (with the reason logged) leaves the VM `failed`; nothing of it stays allocated.
   [[nodiscard]] bool prepare(std::span<const u8> image);
+  // Back to the state right after prepare(): guest memory emptied (its frames go back to the
+  // allocator), the image loaded again, registers and devices as at the start; exit statistics
+  // and the UART's check counts are kept. The vCPU must not be running; its VMCS is refilled by
+  // the caller. False (logged, the VM then `failed`) if the image cannot be loaded again.
+  [[nodiscard]] bool reset();
   // After the vCPU stopped: flushes the UART, logs the end and the exit statistics, gives all
   // guest memory back. Idempotent.
   void finish();
@@ -54,6 +60,9 @@ public:
   [[nodiscard]] Guest_memory& memory() { return memory_; }
   [[nodiscard]] const Guest_uart& uart() const { return uart_; }
   [[nodiscard]] const Guest_memory_stats& final_memory_stats() const { return final_memory_; }
+  // Guest RAM backed by host frames now (after finish(): what it had at the end).
+  [[nodiscard]] u64 populated_bytes() const;
+  [[nodiscard]] u32 resets() const { return resets_; }
 
 private:
   class Memory_writer;
@@ -68,9 +77,12 @@ private:
   Debug_exit debug_exit_;
   Guest_cpuid cpuid_;
   Guest_msrs msrs_;
+  Guest_msr_config msr_config_;
   Vcpu vcpu_;
   Guest_start_state start_;
   Guest_memory_stats final_memory_;
+  std::span<const u8> image_;   // the ESP file it was loaded from (lives as long as hv)
+  u32 resets_ = 0;
   bool memory_released_ = false;
 };
 

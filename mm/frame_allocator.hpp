@@ -44,8 +44,7 @@ struct Frame_stats {
   u64 used_by_owner[frame_owner_slots + 1] = {}; // by Vm_id; owners >= 64 share the last slot
 };
 
-// CPU index for the calls that take one: "no cache, go to the lock".
-inline constexpr u32 no_cpu = ~u32{0};
+// CPU index no_cpu (arch/x86/types.hpp) for the calls that take one: "no cache, go to the lock".
 
 class Frame_allocator final : public Frame_source {
 public:

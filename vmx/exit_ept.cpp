@@ -1,7 +1,7 @@
 // vmx/exit_ept.cpp - EPT violations (exit reason 48) and misconfigurations (49). Both builds.
 // A violation in guest RAM is demand population (mm/guest_memory.hpp); outside every slot the
-// VM stops with the address; no host frame stops it as out of memory (the scheduler will pause
-// it instead); MMIO slots have no device models yet. A misconfiguration means hv wrote a bad EPT
+// VM stops with the address; without a host frame the vCPU leaves the CPU (Vcpu_yield::
+// out_of_memory) and the faulting access is retried once frames return (overcommit); MMIO slots have no device models yet. A misconfiguration means hv wrote a bad EPT
 // entry: a hypervisor bug, so panic with the guest's state.
 #include "arch/x86/vmcs_fields.hpp"
 #include "core/panic.hpp"
@@ -25,7 +25,9 @@ Exit_action handle_ept_violation(Exit_context& ctx) {
     }
     return Exit_action::resume;
   case Violation_action::out_of_memory:
-    return stop_vcpu(ctx, Vcpu_stop_kind::out_of_memory, ctx.qualification, gpa);
+    // Nothing was changed: the same access faults again when the VM runs next.
+    ctx.vcpu.yield = Vcpu_yield::out_of_memory;
+    return Exit_action::resume;
   case Violation_action::emulate_mmio:
     return stop_vcpu(ctx, Vcpu_stop_kind::unsupported, ctx.qualification, gpa);
   case Violation_action::guest_error:

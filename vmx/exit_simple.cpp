@@ -14,6 +14,7 @@ Exit_action handle_hlt(Exit_context& ctx) {
     return stop_vcpu(ctx, Vcpu_stop_kind::halted, 0);
   }
   ctx.vcpu.halted = true;  // the scheduler runs it again when it has an event
+  ctx.vcpu.yield = Vcpu_yield::blocked;
   return Exit_action::advance_rip;
 }
 
@@ -46,9 +47,9 @@ Exit_action handle_vmx_instruction(Exit_context& ctx) {
 }
 
 Exit_action handle_preemption_timer(Exit_context& ctx) {
-  // The guest's slice is over. Until the scheduler takes turns, the same vCPU gets a new slice.
+  // The guest's slice is over: the scheduler decides who runs next (and re-arms the timer).
   ++ctx.vcpu.slices;
-  ctx.vmcs.write(vmcs::VMX_PREEMPTION_TIMER_VALUE, ctx.vcpu.preemption_timer_value);
+  ctx.vcpu.yield = Vcpu_yield::expired;
   return Exit_action::resume;
 }
 

@@ -33,6 +33,15 @@ enum class Vcpu_stop_kind : u8 {
 };
 [[nodiscard]] const char* vcpu_stop_kind_name(Vcpu_stop_kind kind);
 
+// Why a vCPU's slice ends early although it did not stop: a handler sets Vcpu::yield and the
+// exit path leaves the guest instead of resuming it (vmx/native/vcpu_run.cpp).
+enum class Vcpu_yield : u8 {
+  none = 0,
+  expired,        // the VMX-preemption timer ran out: the slice is used up
+  blocked,        // HLT with interrupts enabled: nothing to do until an event arrives
+  out_of_memory,  // no host frame for guest memory: wait until frames return (overcommit)
+};
+
 struct Vcpu_stop {
   Vcpu_stop_kind kind = Vcpu_stop_kind::none;
   u64 value = 0;        // exit status, exit reason, or error number
@@ -45,8 +54,14 @@ struct Exit_stats {
   u64 total = 0;
 };
 
+// The FXSAVE image of a vCPU's x87/SSE state (512 bytes, 16-byte aligned), switched when
+// another vCPU takes the CPU.
+struct alignas(16) Fpu_state {
+  u8 bytes[512] = {};
+};
+
 struct Vcpu {
-  Guest_registers regs;
+  Guest_registers regs;  // must stay first: the exit stub finds the Vcpu from &regs
   u32 vm_id = 0;
   u32 index = 0;
   const char* vm_name = "vm";
@@ -66,8 +81,12 @@ struct Vcpu {
   // An interrupted external interrupt or NMI still owed to the guest after an exception took its
   // place. hv injects no interrupts yet, so only hardware ones exiting mid-delivery can land here.
   std::optional<Vmx_event> deferred_event;
-  u32 preemption_timer_value = 0;  // the slice, in preemption-timer ticks (0: timer not used)
   u64 slices = 0;                  // preemption-timer expiries
+  Vcpu_yield yield = Vcpu_yield::none;  // set by a handler: leave the guest after this exit
+  u64 vmcs_pa = 0;                 // its VMCS region (0: none yet)
+  Fpu_state fpu;                   // the guest's x87/SSE registers while another vCPU runs
+  bool fpu_valid = false;
+  bool vmcs_filled = false;        // the VMCS holds this vCPU's start state (vcpu_load_new)          // fpu holds the guest's state (it ran and was switched out)
   bool launched = false;
   bool msr_hardware_dirty = false;  // a guest MSR that lives in hardware changed: reload it
   bool halted = false;        // HLT with interrupts enabled: waits for an event

@@ -21,4 +21,6 @@ inline constexpr u64 page_size_4k = 4 * KiB;
 inline constexpr u64 page_size_2m = 2 * MiB;
 inline constexpr u64 page_size_1g = 1 * GiB;
 inline constexpr unsigned page_shift = 12;
+// "No CPU": a CPU index that names none (no per-CPU cache, not queued anywhere).
+inline constexpr u32 no_cpu = ~u32{0};
 } // namespace hv

@@ -77,12 +77,12 @@ TEST(ConfigErrors, ControlCharactersAndLoneCarriageReturns) {
 
 TEST(ConfigErrors, UnknownKeys) {
   EXPECT_THAT(config_errors("loglevel = info\n"),
-              ElementsAre("hv.cfg:1:1: unknown key \"loglevel\" (global keys: log_level, console, quantum_us)"));
+              ElementsAre("hv.cfg:1:1: unknown key \"loglevel\" (global keys: log_level, console, quantum_us, on_all_stopped)"));
   EXPECT_THAT(vm_line_errors("  memroy = 8"),
               ElementsAre("hv.cfg:4:3: unknown key \"memroy\" (VM keys: memory, image, cpus, paging, args, expect, "
                           "autostart)"));
   EXPECT_THAT(config_errors("Log-Level = info\n"),
-              ElementsAre("hv.cfg:1:1: unknown key \"Log-Level\" (global keys: log_level, console, quantum_us)"));
+              ElementsAre("hv.cfg:1:1: unknown key \"Log-Level\" (global keys: log_level, console, quantum_us, on_all_stopped)"));
 }
 
 TEST(ConfigErrors, KeysInTheWrongPlace) {
@@ -344,7 +344,7 @@ TEST(ConfigErrors, TheListIsBoundedAndCountsWhatItDropped) {
   EXPECT_EQ(p.config->diagnostic_count, config_max_diagnostics);
   EXPECT_EQ(p.config->diagnostics_dropped, 8u);
   EXPECT_EQ(p.config->error_count(), 40u);
-  EXPECT_EQ(p.messages.back(), "hv.cfg:32:1: unknown key \"nonsense31\" (global keys: log_level, console, quantum_us)");
+  EXPECT_EQ(p.messages.back(), "hv.cfg:32:1: unknown key \"nonsense31\" (global keys: log_level, console, quantum_us, on_all_stopped)");
 }
 
 TEST(ConfigErrors, LongValuesAreCutInMessages) {

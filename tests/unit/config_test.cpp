@@ -185,7 +185,7 @@ TEST(ConfigParse, Utf8ByteOrderMarkIsSkipped) {
   EXPECT_EQ(p.vm(0).name.view(), "a");
   // Columns on line 1 count from after the mark.
   EXPECT_THAT(config_errors("\xEF\xBB\xBFoops = 1\n"),
-              ElementsAre("hv.cfg:1:1: unknown key \"oops\" (global keys: log_level, console, quantum_us)"));
+              ElementsAre("hv.cfg:1:1: unknown key \"oops\" (global keys: log_level, console, quantum_us, on_all_stopped)"));
 }
 
 TEST(ConfigParse, QuotedValuesAndTheirEscapes) {

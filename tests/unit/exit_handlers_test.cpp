@@ -22,6 +22,7 @@ TEST_F(ExitHandlers, HltWithInterruptsOnWaitsPastTheHlt) {
   set_rflags(0x2 | test::rflags_if);
   EXPECT_EQ(exit_with(r::HLT, 0, 1), Exit_action::advance_rip);
   EXPECT_TRUE(vcpu.halted);
+  EXPECT_EQ(vcpu.yield, Vcpu_yield::blocked) << "the vCPU gives its CPU up";
   EXPECT_EQ(vcpu.stop.kind, Vcpu_stop_kind::none);
   EXPECT_EQ(rip(), test::test_guest_entry + 1) << "the interrupt returns after the HLT";
   vcpu.pending_event = external_interrupt(0x30);
@@ -170,12 +171,11 @@ TEST_F(ExitHandlers, ExternalInterruptsResumeTheGuestWhereItWas) {
   EXPECT_EQ(vcpu.stop.kind, Vcpu_stop_kind::none);
 }
 
-TEST_F(ExitHandlers, TheEndOfASliceResumesTheGuestWithANewSlice) {
-  vcpu.preemption_timer_value = 312500;
+TEST_F(ExitHandlers, TheEndOfASliceLeavesTheGuestWhereItWasForTheScheduler) {
   vmcs.write(vmcs::VMX_PREEMPTION_TIMER_VALUE, 0);  // what the CPU saved: expired
   EXPECT_EQ(exit_with(r::VMX_PREEMPTION_TIMER_EXPIRED, 0, 0), Exit_action::resume);
   EXPECT_EQ(vcpu.slices, 1u);
-  EXPECT_EQ(field(vmcs::VMX_PREEMPTION_TIMER_VALUE), 312500u);
+  EXPECT_EQ(vcpu.yield, Vcpu_yield::expired) << "the exit path must leave the guest, not resume it";
   EXPECT_EQ(rip(), test::test_guest_entry);
   EXPECT_EQ(vcpu.stop.kind, Vcpu_stop_kind::none);
 }

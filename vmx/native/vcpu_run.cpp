@@ -12,7 +12,7 @@
 #include "vmx/vm_instruction_error.hpp"
 #include <cstring>
 
-extern "C" int hv_vmx_enter(hv::Guest_registers* regs, hv::u64 launched);
+extern "C" int hv_vmx_run(hv::Guest_registers* regs, hv::u64 launched);
 extern "C" char hv_vmx_exit[];
 
 namespace hv {
@@ -66,53 +66,115 @@ void end_of_interrupt() {
   x86::Local_apic apic;
   apic.eoi();
 }
+
+// The vCPU whose registers the exit stub was given: Guest_registers is Vcpu's first member.
+Vcpu& vcpu_of(Guest_registers* regs) { return *reinterpret_cast<Vcpu*>(regs); }
 } // namespace
 
-bool vcpu_load_new(Vcpu& vcpu, void* region, u32 revision, const Vcpu_controls& controls,
-                   const Guest_start_state& start, Per_cpu& cpu) {
+// Called by the exit stub (vmx_entry.S) on the host stack after every VM exit, with the guest's
+// registers saved. Non-zero: resume the guest at once. Zero: the slice is over.
+extern "C" int hv_exit_fast(Guest_registers* regs) {
+  Vcpu& vcpu = vcpu_of(regs);
+  const Exit_action action = dispatch_exit(vcpu, g_vmcs);
+  if (vcpu.last_exit_reason == exit_reason::EXTERNAL_INTERRUPT) end_of_interrupt();
+  if (action == Exit_action::stop || vcpu.yield != Vcpu_yield::none) return 0;
+  if (vcpu.pending_event) inject_pending_event(vcpu, g_vmcs);
+  if (vcpu.msr_hardware_dirty) load_guest_hardware_msrs(vcpu);
+  return 1;
+}
+
+bool vcpu_load_new(Vcpu& vcpu, u32 revision, const Vcpu_controls& controls, const Guest_start_state& start,
+                   Per_cpu& cpu) {
+  HV_ASSERT(static_cast<void*>(&vcpu.regs) == static_cast<void*>(&vcpu));
+  void* region = reinterpret_cast<void*>(vcpu.vmcs_pa);  // identity-mapped
   std::memset(region, 0, 4096);
   std::memcpy(region, &revision, sizeof revision);
-  const u64 pa = reinterpret_cast<u64>(region);  // identity-mapped
-  if (x86::vmclear(pa) != x86::Vmx_result::ok || x86::vmptrld(pa) != x86::Vmx_result::ok) {
-    log_error("vmx", "{}: VMCLEAR/VMPTRLD of the VMCS at {:#x} failed", vcpu.vm_name, pa);
+  if (x86::vmclear(vcpu.vmcs_pa) != x86::Vmx_result::ok || x86::vmptrld(vcpu.vmcs_pa) != x86::Vmx_result::ok) {
+    log_error("vmx", "{}: VMCLEAR/VMPTRLD of the VMCS at {:#x} failed", vcpu.vm_name, vcpu.vmcs_pa);
     return false;
   }
   write_controls(g_vmcs, controls);
   write_host_state(g_vmcs, current_host_state(cpu));
   write_guest_state_64(g_vmcs, start, controls);
-  if (controls.controls.pin_based & pin_based_ctl::ACTIVATE_VMX_PREEMPTION_TIMER)
-    g_vmcs.write(vmcs::VMX_PREEMPTION_TIMER_VALUE, vcpu.preemption_timer_value);
   vcpu.cr0_fixed = controls.cr0_fixed;
   vcpu.cr4_fixed = controls.cr4_fixed;
   vcpu.launched = false;
   vcpu.msr_hardware_dirty = true;
+  vcpu.fpu_valid = false;  // a fresh start: the power-on x87/SSE state, see switch_fpu
+  vcpu.vmcs_filled = true;
   return true;
 }
 
-u64 vcpu_run_until_stop(Vcpu& vcpu) {
-  u64 entries = 0;
-  while (vcpu.stop.kind == Vcpu_stop_kind::none) {
-    if (vcpu.pending_event) inject_pending_event(vcpu, g_vmcs);
-    if (vcpu.msr_hardware_dirty) load_guest_hardware_msrs(vcpu);
-    ++entries;
-    const int rc = hv_vmx_enter(&vcpu.regs, vcpu.launched ? 1 : 0);
-    if (rc != 0) {
-      u64 error = 0;
-      if (rc == 2) (void)x86::vmread(vmcs::VM_INSTRUCTION_ERROR, error);
-      log_error("vmx", "{}: {} failed: {} (VM-instruction error {}: {})", vcpu.vm_name,
-                vcpu.launched ? "VMRESUME" : "VMLAUNCH", rc == 1 ? "VMfailInvalid" : rc == 2 ? "VMfailValid" : "HOST_RSP write",
-                error, rc == 2 ? vm_instruction_error_message(static_cast<u32>(error)) : "no current VMCS");
-      vcpu.stop = Vcpu_stop{Vcpu_stop_kind::entry_failure, error, 0};
-      break;
-    }
-    vcpu.launched = true;
-    const Exit_action action = dispatch_exit(vcpu, g_vmcs);
-    if (vcpu.last_exit_reason == exit_reason::EXTERNAL_INTERRUPT) end_of_interrupt();
-    if (action == Exit_action::stop) break;
+namespace {
+// The x87/SSE state a fresh vCPU starts with: x87 control word 0x37F and MXCSR 0x1F80, the
+// power-on values (SDM Vol. 1 8.1.5, 10.2.3.1), everything else zero.
+constexpr Fpu_state make_fpu_reset() {
+  Fpu_state s{};
+  s.bytes[0] = 0x7F;
+  s.bytes[1] = 0x03;
+  s.bytes[24] = 0x80;
+  s.bytes[25] = 0x1F;
+  return s;
+}
+constinit const Fpu_state g_fpu_reset = make_fpu_reset();
+
+void switch_fpu(Vcpu& vcpu, Vcpu_cpu_state& here) {
+  if (here.fpu_owner == &vcpu) return;
+  if (here.fpu_owner) {
+    x86::fxsave64(here.fpu_owner->fpu.bytes);
+    here.fpu_owner->fpu_valid = true;
   }
-  return entries;
+  if (vcpu.fpu_valid) {
+    x86::fxrstor64(vcpu.fpu.bytes);
+  } else {
+    x86::fxrstor64(g_fpu_reset.bytes);
+  }
+  here.fpu_owner = &vcpu;
+}
+} // namespace
+
+Slice_outcome vcpu_run_slice(Vcpu& vcpu, Vcpu_cpu_state& here, u32 timer_value) {
+  if (here.loaded != &vcpu) {
+    if (x86::vmptrld(vcpu.vmcs_pa) != x86::Vmx_result::ok) {
+      log_error("vmx", "{}: VMPTRLD of the VMCS at {:#x} failed", vcpu.vm_name, vcpu.vmcs_pa);
+      vcpu.stop = Vcpu_stop{Vcpu_stop_kind::entry_failure, 0, 0};
+      return Slice_outcome::stopped;
+    }
+    here.loaded = &vcpu;
+    vcpu.msr_hardware_dirty = true;  // another vCPU's values are in the hardware
+  }
+  switch_fpu(vcpu, here);
+  if (timer_value) g_vmcs.write(vmcs::VMX_PREEMPTION_TIMER_VALUE, timer_value);
+  vcpu.yield = Vcpu_yield::none;
+  if (vcpu.pending_event) inject_pending_event(vcpu, g_vmcs);
+  if (vcpu.msr_hardware_dirty) load_guest_hardware_msrs(vcpu);
+  const bool launched = vcpu.launched;
+  vcpu.launched = true;  // set before entering: a failure after the first exit is a VMRESUME's
+  here.entry_tsc = x86::rdtsc();
+  const int rc = hv_vmx_run(&vcpu.regs, launched ? 1 : 0);
+  if (rc != 0) {
+    u64 error = 0;
+    if (rc == 2) (void)x86::vmread(vmcs::VM_INSTRUCTION_ERROR, error);
+    log_error("vmx", "{}: {} failed: {} (VM-instruction error {}: {})", vcpu.vm_name,
+              launched || vcpu.stats.total ? "VMRESUME" : "VMLAUNCH",
+              rc == 1 ? "VMfailInvalid" : rc == 2 ? "VMfailValid" : "HOST_RSP write", error,
+              rc == 2 ? vm_instruction_error_message(static_cast<u32>(error)) : "no current VMCS");
+    vcpu.stop = Vcpu_stop{Vcpu_stop_kind::entry_failure, error, 0};
+    return Slice_outcome::stopped;
+  }
+  if (vcpu.stop.kind != Vcpu_stop_kind::none) return Slice_outcome::stopped;
+  switch (vcpu.yield) {
+  case Vcpu_yield::blocked: return Slice_outcome::blocked;
+  case Vcpu_yield::out_of_memory: return Slice_outcome::out_of_memory;
+  default: return Slice_outcome::expired;
+  }
 }
 
-void vcpu_unload(void* region) { (void)x86::vmclear(reinterpret_cast<u64>(region)); }
+void vcpu_unload(Vcpu& vcpu, Vcpu_cpu_state& here) {
+  if (vcpu.vmcs_pa) (void)x86::vmclear(vcpu.vmcs_pa);
+  vcpu.vmcs_filled = false;
+  if (here.loaded == &vcpu) here.loaded = nullptr;
+  if (here.fpu_owner == &vcpu) here.fpu_owner = nullptr;
+}
 
 } // namespace hv

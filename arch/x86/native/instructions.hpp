@@ -33,6 +33,10 @@ inline u64 read_rflags() { u64 v; asm volatile("pushfq; popq %0" : "=r"(v)); ret
 inline u64 rdtsc() { u32 lo, hi; asm volatile("rdtsc" : "=a"(lo), "=d"(hi)); return (static_cast<u64>(hi) << 32) | lo; }
 inline void cli() { asm volatile("cli" ::: "memory"); }
 inline void hlt() { asm volatile("hlt" ::: "memory"); }
+inline void pause() { __builtin_ia32_pause(); }
+// x87/SSE state to and from a 512-byte, 16-byte aligned area (needs CR4.OSFXSR for the XMM part).
+inline void fxsave64(void* area) { asm volatile("fxsave64 %0" : "=m"(*static_cast<u8(*)[512]>(area)) :: "memory"); }
+inline void fxrstor64(const void* area) { asm volatile("fxrstor64 %0" ::"m"(*static_cast<const u8(*)[512]>(area)) : "memory"); }
 [[noreturn]] inline void halt_forever() {
   for (;;) asm volatile("cli; hlt" ::: "memory");
 }

@@ -1,0 +1,183 @@
+// core/native/cpu_loop.cpp - see cpu_loop.hpp. Freestanding build only.
+#include "core/native/cpu_loop.hpp"
+#include "arch/x86/native/instructions.hpp"
+#include "arch/x86/native/vmx_instructions.hpp"
+#include "core/log.hpp"
+#include "core/scheduler_fairness.hpp"
+#include "vmx/native/vcpu_run.hpp"
+
+namespace hv {
+namespace {
+
+constinit Cpu_loop_shared* g_shared = nullptr;
+
+// The home CPU's hardware side of the VM life cycle.
+class Native_executor final : public Vm_executor {
+public:
+  Native_executor(Cpu_loop_shared& shared, Vcpu_cpu_state& here) : shared_(shared), here_(here) {}
+  void release(Vm& vm) override {
+    Vcpu& v = vm.vcpu();
+    if (!v.vmcs_pa) return;
+    vcpu_unload(v, here_);
+    shared_.frames->free_frames(Hpa(v.vmcs_pa), order_4k);
+    v.vmcs_pa = 0;
+  }
+  bool restart(Vm& vm) override {
+    // VMCLEAR now; the VMCS is filled again when the vCPU is picked next (fill_vmcs).
+    vcpu_unload(vm.vcpu(), here_);
+    return true;
+  }
+
+private:
+  Cpu_loop_shared& shared_;
+  Vcpu_cpu_state& here_;
+};
+
+struct Cpu_local {
+  Vcpu_cpu_state here;
+  Vcpu* previous = nullptr;  // the vCPU of the slice just before (null after idle or a thread)
+  u64 previous_end_tsc = 0;
+};
+constinit Cpu_local g_local[max_cpus]{};
+
+// The VMCS of a vCPU that has none yet (first run, after a reset): allocate, fill, make current.
+bool fill_vmcs(Vm& vm, Per_cpu& cpu, Cpu_loop_shared& s, Vcpu_cpu_state& here) {
+  Vcpu& v = vm.vcpu();
+  if (!v.vmcs_pa) {
+    const std::optional<Hpa> frame = s.frames->alloc_zeroed_frames_on(no_cpu, order_4k, Frame_use::hypervisor, vm.id());
+    if (!frame) {
+      log_error("vm", "{}: no memory for its VMCS", vm.name());
+      v.stop = Vcpu_stop{Vcpu_stop_kind::out_of_memory, 0, 0};
+      return false;
+    }
+    v.vmcs_pa = frame->value();
+  }
+  Vcpu_controls c = s.controls;
+  c.eptp = vm.memory().eptp();
+  c.vpid = s.vpid ? static_cast<u16>(vm.id()) : 0;
+  if (!vcpu_load_new(v, s.vmcs_revision, c, vm.start_state(), cpu)) {
+    v.stop = Vcpu_stop{Vcpu_stop_kind::entry_failure, 0, 0};
+    return false;
+  }
+  here.loaded = &v;
+  if (s.vpid) {
+    // A VPID may have been used before (an earlier VM, this one before a reset): its
+    // translations must not leak into the fresh guest.
+    const x86::Invvpid_descriptor d{c.vpid, 0};
+    (void)x86::invvpid(s.invvpid_single ? x86::INVVPID_SINGLE_CONTEXT : x86::INVVPID_ALL_CONTEXT, d);
+  }
+  log_info("vm", "{}: running on cpu{}", vm.name(), cpu.index);
+  return true;
+}
+
+void check_finished(Cpu_loop_shared& s) {
+  if (!s.stay && s.vms->all_finished()) s.finished.store(true, std::memory_order_release);
+}
+
+// The first time a vCPU homed on `cpu` stops while others competed with it there since the
+// start: how evenly the CPU was shared among them (docs/performance.md).
+void report_fairness(u32 cpu, Cpu_loop_shared& s) {
+  Cpu_loop_stats& st = s.stats[cpu];
+  if (st.fairness_reported) return;
+  st.fairness_reported = true;
+  u64 ticks[sched_max_tasks];
+  u32 weights[sched_max_tasks];
+  Fair_share shares[sched_max_tasks];
+  std::string_view names[sched_max_tasks];
+  u32 n = 0;
+  for (usize i = 0; i < s.vms->size(); ++i) {
+    const std::optional<Task_id> t = s.vms->task_of(s.vms->vm_at(i));
+    if (!t) continue;
+    const std::optional<Task_info> info = s.scheduler->task_info(*t);
+    if (!info || info->affinity != (u64{1} << cpu)) continue;
+    ticks[n] = info->stats.cpu_ticks;
+    weights[n] = info->weight;
+    names[n] = s.vms->vm_at(i).name();
+    ++n;
+  }
+  if (n < 2) return;
+  const Fairness_report r = measure_fairness({ticks, n}, {weights, n}, {shares, n});
+  Fixed_text<log_line_capacity> line;
+  format_to(line, "cpu{} fairness until the first of its {} vCPUs stopped ({} ticks):", cpu, n, r.total_ticks);
+  for (u32 i = 0; i < n; ++i)
+    format_to(line, " {} {}.{}%", names[i], shares[i].share_ppm / 10'000, (shares[i].share_ppm / 1'000) % 10);
+  format_to(line, "; fair {}.{}% each, max deviation {}.{}% of the fair share", shares[0].fair_ppm / 10'000,
+            (shares[0].fair_ppm / 1'000) % 10, r.max_deviation_ppm / 10'000, (r.max_deviation_ppm / 1'000) % 10);
+  log_info("sched", "{}", line.view());
+}
+
+void idle(u32 cpu, Cpu_loop_shared& s, u64 ticks) {
+  const u64 limit = ticks && ticks < s.quantum_ticks ? ticks : s.quantum_ticks;
+  const u64 end = x86::rdtsc() + limit;
+  u32 spins = 0;
+  while (!s.kicked[cpu].load(std::memory_order_acquire) && !s.finished.load(std::memory_order_acquire)) {
+    if (x86::rdtsc() >= end) break;
+    if (s.poll && (++spins & 15) == 0) s.poll(cpu);
+    x86::pause();
+  }
+}
+
+} // namespace
+
+void cpu_loop_kick(u32 cpu) {
+  if (g_shared && cpu < max_cpus) g_shared->kicked[cpu].store(true, std::memory_order_release);
+}
+
+void cpu_loop_run(Per_cpu& cpu, Cpu_loop_shared& s) {
+  g_shared = &s;
+  const u32 c = cpu.index;
+  Cpu_local& me = g_local[c];
+  Native_executor executor(s, me.here);
+  Cpu_loop_stats& st = s.stats[c];
+  while (!s.finished.load(std::memory_order_acquire)) {
+    s.kicked[c].store(false, std::memory_order_relaxed);
+    if (s.poll) s.poll(c);
+    (void)s.vms->service(c, executor);
+    check_finished(s);  // also true from the start when no VM could be started
+    if (s.finished.load(std::memory_order_acquire)) break;
+    const Decision d = s.scheduler->pick_next(c);
+    const u64 t0 = x86::rdtsc();
+    Slice_end how = Slice_end::expired;
+    Vm* stopped = nullptr;
+    if (d.idle()) {
+      idle(c, s, d.slice_ticks);
+      me.previous = nullptr;
+      st.idle_ticks += x86::rdtsc() - t0;
+    } else if (Hv_thread* thread = s.thread_of[d.task]) {
+      how = thread_run(*thread, d.slice_ticks);
+      me.previous = nullptr;
+    } else {
+      Vm& vm = *static_cast<Vm*>(d.context);
+      Vcpu& v = vm.vcpu();
+      Slice_outcome outcome = Slice_outcome::stopped;
+      if (v.vmcs_filled || fill_vmcs(vm, cpu, s, me.here)) {
+        const u64 timer = d.slice_ticks >> s.timer_rate;
+        outcome = vcpu_run_slice(v, me.here, timer == 0 ? 1 : timer > 0xFFFF'FFFFu ? 0xFFFF'FFFFu : static_cast<u32>(timer));
+        if (me.previous && me.previous != &v) {
+          ++st.vcpu_switches;
+          st.vcpu_switch_ticks += me.here.entry_tsc - me.previous_end_tsc;
+        } else if (me.previous == &v) {
+          ++st.same_vcpu_slices;
+          st.same_vcpu_ticks += me.here.entry_tsc - me.previous_end_tsc;
+        }
+      }
+      switch (outcome) {
+      case Slice_outcome::expired: how = Slice_end::expired; break;
+      case Slice_outcome::blocked: how = Slice_end::blocked; break;
+      case Slice_outcome::out_of_memory: how = s.vms->vm_out_of_memory(vm); break;
+      case Slice_outcome::stopped: how = Slice_end::stopped; stopped = &vm; break;
+      }
+      me.previous = stopped ? nullptr : &v;
+      me.previous_end_tsc = x86::rdtsc();
+    }
+    const Kick k = s.scheduler->end_slice(c, x86::rdtsc() - t0, how);
+    if (k.needed()) cpu_loop_kick(k.cpu);
+    if (stopped) {
+      report_fairness(c, s);
+      s.vms->vm_stopped(*stopped, executor);
+      check_finished(s);
+    }
+  }
+}
+
+} // namespace hv

@@ -1,0 +1,49 @@
+// core/native/cpu_loop.hpp - what every CPU does once guests run: ask the scheduler what runs
+// next, run it (a vCPU for one slice bounded by the VMX-preemption timer, a hypervisor thread
+// until it gives the CPU up, or idle), report how the slice ended, carry out life-cycle requests
+// for the VMs homed here. Freestanding build only. docs/scheduler.md "The native loop".
+#pragma once
+#include "core/native/hv_thread.hpp"
+#include "core/per_cpu.hpp"
+#include "core/vm_manager.hpp"
+#include "vmx/vmcs_setup.hpp"
+#include <atomic>
+
+namespace hv {
+
+// Per CPU: what the loop measured (reported at the end of a run and by the figures in docs/).
+struct Cpu_loop_stats {
+  u64 vcpu_switches = 0;      // a slice of one vCPU directly followed by a slice of another
+  u64 vcpu_switch_ticks = 0;  // summed: from the first one's return to the second one's VM entry
+  u64 same_vcpu_slices = 0;   // the same vCPU again (no VMPTRLD, no FPU switch)
+  u64 same_vcpu_ticks = 0;
+  u64 idle_ticks = 0;
+  bool fairness_reported = false;
+};
+
+// Shared by all CPUs' loops for one run; filled by boot/ before the loops start.
+struct Cpu_loop_shared {
+  Scheduler* scheduler = nullptr;
+  Vm_manager* vms = nullptr;
+  Frame_allocator* frames = nullptr;
+  Vcpu_controls controls{};        // eptp and vpid are filled per VM
+  u32 vmcs_revision = 0;
+  bool vpid = false;
+  bool invvpid_single = false;
+  u32 timer_rate = 0;              // IA32_VMX_MISC[4:0]: the timer ticks every 2^rate TSC ticks
+  u64 quantum_ticks = 0;
+  bool stay = false;               // keep running (the monitor) after every VM finished
+  std::atomic<bool> finished{false};
+  std::atomic<bool> kicked[max_cpus] = {};
+  Hv_thread* thread_of[sched_max_tasks] = {};  // by task id: the thread, or null for a vCPU
+  void (*poll)(u32 cpu) = nullptr;             // between slices and while idle (console input)
+  Cpu_loop_stats stats[max_cpus] = {};
+};
+
+// Runs the loop on `cpu` until shared.finished (never, when shared.stay).
+void cpu_loop_run(Per_cpu& cpu, Cpu_loop_shared& shared);
+// Makes `cpu` look at its queue soon: ends its idle wait (a running guest notices at its slice
+// end; no IPI yet).
+void cpu_loop_kick(u32 cpu);
+
+} // namespace hv
