@@ -222,10 +222,12 @@ Run_summary run_configured_vms(const Esp_files& files, const Cpu_identity& id, c
   }
   for (u32 c = 0; c < set.count; ++c) {
     const Cpu_loop_stats& st = g_shared.stats[c];
-    if (st.vcpu_switches)
-      log_info("sched", "cpu{}: {} switches between vCPUs, {} TSC ticks each (VM exit return to the next VM entry); "
-               "{} slices of the same vCPU again, {} each", c, st.vcpu_switches, st.vcpu_switch_ticks / st.vcpu_switches,
-               st.same_vcpu_slices, st.same_vcpu_slices ? st.same_vcpu_ticks / st.same_vcpu_slices : 0);
+    if (st.vcpu_slices)
+      log_info("sched", "cpu{}: {} vCPU slices of {} TSC ticks on average; {} switches between vCPUs, {} TSC ticks each "
+               "(return from one guest's slice to the next guest's VM entry); {} times the same vCPU again, {} each", c,
+               st.vcpu_slices, st.vcpu_slice_ticks / st.vcpu_slices, st.vcpu_switches,
+               st.vcpu_switches ? st.vcpu_switch_ticks / st.vcpu_switches : 0, st.same_vcpu_slices,
+               st.same_vcpu_slices ? st.same_vcpu_ticks / st.same_vcpu_slices : 0);
   }
 
   for (u32 i = 0; i < summary.vms; ++i) {

@@ -37,7 +37,23 @@ struct Hypercall_counters {
   u64 unknown = 0;
 };
 
-// Runs one hypercall; the value goes to the guest's RAX.
-[[nodiscard]] i64 dispatch_hypercall(const Hypercall_args& args, Hypercall_counters& counters);
+// The hypercalls that do more than answer a constant (none yet): hypercall.cpp.
+[[nodiscard]] i64 run_hypercall(const Hypercall_args& args, Hypercall_counters& counters);
+
+// Runs one hypercall; the value goes to the guest's RAX. Inline, as part of VMCALL's exit path:
+// the privilege check and the calls that answer a constant (NOP is the round-trip probe).
+[[nodiscard]] inline i64 dispatch_hypercall(const Hypercall_args& args, Hypercall_counters& counters) {
+  ++counters.calls;
+  if (args.cpl != 0) {
+    ++counters.refused_cpl;
+    return HC_EPERM;
+  }
+  switch (args.nr) {
+  case hc::NOP: return 0;
+  case hc::VERSION: return hypercall_interface_version;
+  case hc::FEATURES: return static_cast<i64>(hc_feature::NOP | hc_feature::VERSION);
+  default: return run_hypercall(args, counters);
+  }
+}
 
 } // namespace hv

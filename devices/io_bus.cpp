@@ -13,26 +13,15 @@ bool Io_bus::attach(u16 first, u16 count, Io_device& device) {
   return true;
 }
 
-Io_bus::Range* Io_bus::find(u16 port) {
-  for (usize i = 0; i < count_; ++i) {
-    if (port >= ranges_[i].first && port - ranges_[i].first < ranges_[i].count) return &ranges_[i];
-  }
-  return nullptr;
-}
-
-Io_effect Io_bus::read(u16 port, u8 size, u32& value) {
-  if (Range* r = find(port)) {
-    value = r->device->io_read(static_cast<u16>(port - r->first), size) & io_size_mask(size);
-    return {};
-  }
+// Ports no device claims (the accesses themselves are inline in io_bus.hpp).
+Io_effect Io_bus::read_unclaimed(u16 port, u8 size, u32& value) {
   ++unclaimed_reads_;
   last_unclaimed_port_ = port;
   value = io_size_mask(size);
   return {};
 }
 
-Io_effect Io_bus::write(u16 port, u8 size, u32 value) {
-  if (Range* r = find(port)) return r->device->io_write(static_cast<u16>(port - r->first), size, value & io_size_mask(size));
+Io_effect Io_bus::write_unclaimed(u16 port) {
   ++unclaimed_writes_;
   last_unclaimed_port_ = port;
   return {};

@@ -22,6 +22,8 @@ protected:
   ~Io_device() = default;
 };
 
+[[nodiscard]] constexpr u32 io_size_mask(u8 size) { return size >= 4 ? 0xFFFFFFFFu : (1u << (8 * size)) - 1; }
+
 class Io_bus {
 public:
   static constexpr usize max_ranges = 16;
@@ -29,8 +31,20 @@ public:
   // table is full (a configuration bug of the VM builder).
   [[nodiscard]] bool attach(u16 first, u16 count, Io_device& device);
   // Performs an access. For reads `value` receives the data (all ones when unclaimed).
-  Io_effect read(u16 port, u8 size, u32& value);
-  Io_effect write(u16 port, u8 size, u32 value);
+  // Inline: every IN/OUT exit comes through here; the lookup is a walk over the few ranges in
+  // the order they were attached (a VM attaches its UART first).
+  Io_effect read(u16 port, u8 size, u32& value) {
+    if (const Range* r = find(port)) {
+      value = r->device->io_read(static_cast<u16>(port - r->first), size) & io_size_mask(size);
+      return {};
+    }
+    return read_unclaimed(port, size, value);
+  }
+  Io_effect write(u16 port, u8 size, u32 value) {
+    if (const Range* r = find(port))
+      return r->device->io_write(static_cast<u16>(port - r->first), size, value & io_size_mask(size));
+    return write_unclaimed(port);
+  }
   [[nodiscard]] u64 unclaimed_reads() const { return unclaimed_reads_; }
   [[nodiscard]] u64 unclaimed_writes() const { return unclaimed_writes_; }
   [[nodiscard]] u16 last_unclaimed_port() const { return last_unclaimed_port_; }
@@ -41,14 +55,21 @@ private:
     u16 count;
     Io_device* device;
   };
-  Range* find(u16 port);
+  [[nodiscard]] const Range* find(u16 port) const {
+    for (usize i = 0; i < count_; ++i) {
+      // One unsigned compare: a port below `first` wraps to a large difference.
+      if (u32{port} - ranges_[i].first < ranges_[i].count) return &ranges_[i];
+    }
+    return nullptr;
+  }
+  Io_effect read_unclaimed(u16 port, u8 size, u32& value);
+  Io_effect write_unclaimed(u16 port);
+
   Range ranges_[max_ranges] = {};
   usize count_ = 0;
   u64 unclaimed_reads_ = 0;
   u64 unclaimed_writes_ = 0;
   u16 last_unclaimed_port_ = 0;
 };
-
-[[nodiscard]] constexpr u32 io_size_mask(u8 size) { return size >= 4 ? 0xFFFFFFFFu : (1u << (8 * size)) - 1; }
 
 } // namespace hv

@@ -1,5 +1,7 @@
-// vmx/guest_cpuid.cpp - see guest_cpuid.hpp. Both builds.
+// vmx/guest_cpuid.cpp - see guest_cpuid.hpp: the model (build, model_answer) and the answer table
+// built from it. Both builds.
 #include "vmx/guest_cpuid.hpp"
+#include "core/panic.hpp"
 #include <bit>
 #include <cstring>
 
@@ -146,6 +148,7 @@ void Guest_cpuid::build(Cpu_access& host, const Guest_cpuid_config& config) {
   const Cpuid_result ext0 = host.cpuid(0x80000000);
   if (ext0.eax & 0x80000000u) {
     max_extended_ = ext0.eax < max_extended_leaf_supported ? ext0.eax : max_extended_leaf_supported;
+    extended_count_ = max_extended_ - 0x80000000 + 1;
     for (u32 leaf = 0x80000000; leaf <= max_extended_; ++leaf) extended_[leaf - 0x80000000] = host.cpuid(leaf);
     extended_[0].eax = max_extended_;
     Cpuid_result& e1 = extended_[1];
@@ -167,6 +170,7 @@ void Guest_cpuid::build(Cpu_access& host, const Guest_cpuid_config& config) {
       std::memcpy(&b.edx, brand_.data() + 16 * i + 12, 4);
     }
   }
+  build_table();
 }
 
 Cpuid_result Guest_cpuid::topology(u32 leaf, u32 subleaf, const Guest_cpuid_vcpu& vcpu) const {
@@ -182,18 +186,20 @@ Cpuid_result Guest_cpuid::topology(u32 leaf, u32 subleaf, const Guest_cpuid_vcpu
 Cpuid_result Guest_cpuid::xsave(u32 subleaf, const Guest_cpuid_vcpu& vcpu) const {
   if (subleaf >= leafd_subleaves) return {};
   Cpuid_result r = leafd_[subleaf];
-  if (subleaf == 0) {
-    // EBX: the size of the XSAVE area for the components enabled in this vCPU's XCR0.
-    u32 size = xsave_legacy_and_header;
-    const u64 enabled = vcpu.xcr0 & supported_xcr0_;
-    for (u32 s = 2; s < leafd_subleaves; ++s) {
-      if (!(enabled & (1ull << s))) continue;
-      const u32 end = leafd_[s].ebx + leafd_[s].eax;
-      if (end > size) size = end;
-    }
-    r.ebx = size;
-  }
+  if (subleaf == 0) r.ebx = xsave_size(vcpu.xcr0);
   return r;
+}
+
+// The size of the XSAVE area for the components enabled in `xcr0` (CPUID.(EAX=0DH,ECX=0):EBX).
+u32 Guest_cpuid::xsave_size(u64 xcr0) const {
+  u32 size = xsave_legacy_and_header;
+  const u64 enabled = xcr0 & supported_xcr0_;
+  for (u32 s = 2; s < leafd_subleaves; ++s) {
+    if (!(enabled & (1ull << s))) continue;
+    const u32 end = leafd_[s].ebx + leafd_[s].eax;
+    if (end > size) size = end;
+  }
+  return size;
 }
 
 Cpuid_result Guest_cpuid::basic(u32 leaf, u32 subleaf, const Guest_cpuid_vcpu& vcpu) const {
@@ -222,11 +228,77 @@ Cpuid_result Guest_cpuid::highest_basic(u32 subleaf, const Guest_cpuid_vcpu& vcp
   return basic(max_basic_, subleaf, vcpu);
 }
 
-Cpuid_result Guest_cpuid::answer(u32 leaf, u32 subleaf, const Guest_cpuid_vcpu& vcpu) const {
+Cpuid_result Guest_cpuid::model_answer(u32 leaf, u32 subleaf, const Guest_cpuid_vcpu& vcpu) const {
   if (leaf <= max_basic_) return basic(leaf, subleaf, vcpu);
   if (leaf == 0x40000000 || leaf == guest_cpuid_max_hypervisor_leaf) return hypervisor_leaf(leaf);
   if (leaf >= 0x80000000 && leaf <= max_extended_) return extended_[leaf - 0x80000000];
   return highest_basic(subleaf, vcpu);
+}
+
+// --- The answer table.
+
+// Fills every slot of a leaf the guest can name (basic up to the maximum, the hypervisor
+// leaves, the extended leaves present) from the model, evaluated for a vCPU with APIC ID 0,
+// CR4 0 and XCR0 = x87: exactly the answer with every per-vCPU field zero or reset, which
+// varying_answer() then fills in. Which leaves depend on ECX or on the vCPU is the model's
+// rule (basic(), topology(), xsave()) restated; tests compare the two for every leaf and subleaf.
+void Guest_cpuid::build_table() {
+  const Guest_cpuid_vcpu reset{};
+  u32 used = 0;
+  for (u32 slot = 0; slot < slot_count; ++slot) {
+    u32 leaf;
+    if (slot < hypervisor_slot) {
+      if (slot > max_basic_) continue;
+      leaf = slot;
+    } else if (slot < extended_slot) {
+      leaf = 0x40000000 + (slot - hypervisor_slot);
+    } else {
+      if (slot - extended_slot >= extended_count_) continue;
+      leaf = 0x80000000 + (slot - extended_slot);
+    }
+    Slot& s = slots_[slot];
+    switch (leaf) {
+    case 0x1: s.vcpu_fields = field_apic_id_ebx | field_osxsave; break;
+    case 0x4: s.subleaves = leaf4_subleaves; break;
+    case 0x7: s.subleaves = static_cast<u8>(leaf7_max_subleaf_ + 1); break;
+    case 0xB: case 0x1F:
+      s.subleaves = topology_subleaves;
+      s.vcpu_fields = field_apic_id_edx | field_level_ecx;
+      break;
+    case 0xD:
+      s.subleaves = leafd_subleaves;
+      s.vcpu_fields = field_xsave_size;
+      break;
+    default: break;
+    }
+    s.varies = s.subleaves != 0 || s.vcpu_fields != 0;
+    // The level echoed from ECX is filled in at lookup: store it as zero.
+    const u32 ecx_kept = (s.vcpu_fields & field_level_ecx) ? ~0xFFu : ~0u;
+    if (s.subleaves == 0) {
+      s.answer = model_answer(leaf, 0, reset);
+      s.answer.ecx &= ecx_kept;
+      continue;
+    }
+    HV_ASSERT(used + s.subleaves + 1 <= subleaf_answer_capacity);
+    s.first = static_cast<u16>(used);
+    for (u32 sub = 0; sub <= s.subleaves; ++sub) {  // the last: the first subleaf past the end
+      Cpuid_result r = model_answer(leaf, sub, reset);
+      r.ecx &= ecx_kept;
+      subleaf_answers_[used++] = r;
+    }
+  }
+}
+
+Cpuid_result Guest_cpuid::varying_answer(const Slot& slot, u32 subleaf, const Guest_cpuid_vcpu& vcpu) const {
+  Cpuid_result r = slot.answer;
+  if (slot.subleaves != 0) r = subleaf_answers_[slot.first + (subleaf < slot.subleaves ? subleaf : slot.subleaves)];
+  const u8 f = slot.vcpu_fields;
+  if (f & field_apic_id_ebx) r.ebx |= (vcpu.apic_id & 0xFF) << 24;
+  if ((f & field_osxsave) && (vcpu.cr4 & cr4_osxsave)) r.ecx |= leaf1_ecx_osxsave;
+  if (f & field_apic_id_edx) r.edx = vcpu.apic_id;
+  if (f & field_level_ecx) r.ecx |= subleaf & 0xFF;
+  if ((f & field_xsave_size) && subleaf == 0) r.ebx = xsave_size(vcpu.xcr0);
+  return r;
 }
 
 } // namespace hv

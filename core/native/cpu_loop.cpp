@@ -150,7 +150,10 @@ void cpu_loop_run(Per_cpu& cpu, Cpu_loop_shared& s) {
       Vm& vm = *static_cast<Vm*>(d.context);
       Vcpu& v = vm.vcpu();
       Slice_outcome outcome = Slice_outcome::stopped;
-      if (v.vmcs_filled || fill_vmcs(vm, cpu, s, me.here)) {
+      // A first slice (VMCS filled, "running on" logged) is no context switch to measure.
+      const bool fresh = !v.vmcs_filled;
+      if (fresh) me.previous = nullptr;
+      if (!fresh || fill_vmcs(vm, cpu, s, me.here)) {
         const u64 timer = d.slice_ticks >> s.timer_rate;
         outcome = vcpu_run_slice(v, me.here, timer == 0 ? 1 : timer > 0xFFFF'FFFFu ? 0xFFFF'FFFFu : static_cast<u32>(timer));
         if (me.previous && me.previous != &v) {
@@ -169,6 +172,8 @@ void cpu_loop_run(Per_cpu& cpu, Cpu_loop_shared& s) {
       }
       me.previous = stopped ? nullptr : &v;
       me.previous_end_tsc = x86::rdtsc();
+      ++st.vcpu_slices;
+      st.vcpu_slice_ticks += me.previous_end_tsc - t0;
     }
     const Kick k = s.scheduler->end_slice(c, x86::rdtsc() - t0, how);
     if (k.needed()) cpu_loop_kick(k.cpu);

@@ -1,6 +1,7 @@
 // tests/guests/memtest.cpp - touches all of its free memory with a pattern keyed by page,
 // verifies it, and reports how many pages it checked. Every first touch of guest RAM is an EPT
 // violation that hv answers with a zeroed host frame: this is demand population end to end.
+// `args` = N (decimal) verifies N times instead of once, to keep the memory held for longer.
 #include "guests/runtime/guest.hpp"
 
 namespace {
@@ -17,8 +18,12 @@ extern "C" hv::u32 guest_main(const hv::Boot_info* info) {
     if (p[0] != 0 || p[511] != 0) zero = false;
     for (u64 w = 0; w < 512; w += 8) p[w] = pattern(page, w);
   }
+  u64 passes = 0;
+  for (const char* a = info->args; *a >= '0' && *a <= '9'; ++a) passes = passes * 10 + static_cast<u64>(*a - '0');
+  if (passes == 0) passes = 1;
   u64 bad = 0;
   u64 first_bad = 0;
+  for (u64 pass = 0; pass < passes; ++pass)
   for (u64 page = first; page < last; ++page) {
     auto* p = reinterpret_cast<volatile u64*>(page * hv::page_size_4k);
     for (u64 w = 0; w < 512; w += 8) {

@@ -1,10 +1,12 @@
 // tests/unit/exit_cpuid_test.cpp - CPUID exits answered from the guest CPU model built from the
-// Bochs profile: VMX hidden, the hypervisor leaves, register widths, per-vCPU state.
+// Bochs profile: VMX hidden, the hypervisor leaves, register widths, per-vCPU state, and which
+// answers need the guest's CR4.
 #include "devices/hypercall.hpp"
 #include "unit/support/vcpu_fixture.hpp"
 #include <gtest/gtest.h>
 #include <cstring>
 #include <string>
+#include <vector>
 
 namespace hv {
 namespace {
@@ -95,6 +97,30 @@ TEST_F(ExitCpuid, WithoutAModelEveryLeafIsZeroButTheGuestGoesOn) {
   vcpu.cpuid = nullptr;
   EXPECT_EQ(cpuid_exit(1), Exit_action::advance_rip);
   EXPECT_EQ(vcpu.regs.rax | vcpu.regs.rbx | vcpu.regs.rcx | vcpu.regs.rdx, 0u);
+}
+
+TEST_F(ExitCpuid, AFixedAnswerDoesNotReadCr4) {
+  vmcs.fields.erase(vmcs::CR4_READ_SHADOW);
+  ASSERT_EQ(cpuid_exit(0x40000000), Exit_action::advance_rip);
+  ASSERT_EQ(cpuid_exit(0x80000001), Exit_action::advance_rip);
+  EXPECT_TRUE(vmcs.unwritten_reads.empty());
+  ASSERT_EQ(cpuid_exit(1), Exit_action::advance_rip);  // OSXSAVE: this one does
+  EXPECT_EQ(vmcs.unwritten_reads, std::vector<u32>{vmcs::CR4_READ_SHADOW});
+}
+
+TEST_F(ExitCpuid, ALeafAboveTheMaximumAnswersLikeTheHighestBasicLeafWithTheVcpusState) {
+  // A CPU whose highest basic leaf is 1: leaf 0x80000000 answers as leaf 1, OSXSAVE included.
+  Fake_cpu host;
+  host.set_vendor("GenuineIntel", 1);
+  host.set_cpuid(1, {0x000106a5, 0x00100800, 0x0c980201, 0xbfebfbff});
+  Guest_cpuid one;
+  one.build(host, {});
+  vcpu.cpuid = &one;
+  vmcs.write(vmcs::CR4_READ_SHADOW, cr4_bit::PAE | cr4_bit::OSXSAVE);
+  ASSERT_EQ(cpuid_exit(0x80000000), Exit_action::advance_rip);
+  EXPECT_NE(vcpu.regs.rcx & bit(27), 0u);
+  ASSERT_EQ(cpuid_exit(1), Exit_action::advance_rip);
+  EXPECT_NE(vcpu.regs.rcx & bit(27), 0u);
 }
 
 } // namespace

@@ -1,6 +1,7 @@
 // tests/unit/exit_dispatch_test.cpp - the exit dispatcher with a Fake_vmcs: statistics, failed
 // entries, exits nobody handles, RIP advance, re-injection of interrupted events, and writing a
 // pending event into the VM-entry fields.
+#include "devices/hypercall.hpp"
 #include "unit/support/vcpu_fixture.hpp"
 #include "vmx/exit_reason_names.hpp"
 #include <gtest/gtest.h>
@@ -17,12 +18,15 @@ TEST_F(ExitDispatch, EveryExitIsCountedByItsBasicReason) {
   for (int i = 0; i < 3; ++i) (void)exit_with(r::CPUID);
   (void)exit_with(r::EXTERNAL_INTERRUPT);
   (void)exit_with(r::IO_INSTRUCTION, test::io_qualification(0x80, 1, false), 2);
+  (void)exit_with(r::VMCALL, 0, 3);
   EXPECT_EQ(vcpu.stats.count[r::CPUID], 3u);
   EXPECT_EQ(vcpu.stats.count[r::EXTERNAL_INTERRUPT], 1u);
   EXPECT_EQ(vcpu.stats.count[r::IO_INSTRUCTION], 1u);
+  EXPECT_EQ(vcpu.stats.count[r::VMCALL], 1u);
   EXPECT_EQ(vcpu.stats.count[r::HLT], 0u);
-  EXPECT_EQ(vcpu.stats.total, 5u);
+  EXPECT_EQ(vcpu.stats.total, 6u);
   EXPECT_EQ(vcpu.stats.other, 0u);
+  EXPECT_EQ(vcpu.last_exit_reason, r::VMCALL);
 }
 
 TEST_F(ExitDispatch, FlagBitsAboveTheBasicReasonDoNotChangeIt) {
@@ -30,6 +34,18 @@ TEST_F(ExitDispatch, FlagBitsAboveTheBasicReasonDoNotChangeIt) {
   EXPECT_EQ(exit_with(r::CPUID | (1u << 28)), Exit_action::advance_rip);
   EXPECT_EQ(vcpu.stats.count[r::CPUID], 1u);
   EXPECT_EQ(vcpu.stop.kind, Vcpu_stop_kind::none);
+  EXPECT_EQ(vcpu.last_exit_reason, r::CPUID);
+  // The same for the other frequent exits, which keep their handlers and exit qualification.
+  vcpu.regs.rax = 0xAB00;
+  EXPECT_EQ(exit_with(r::IO_INSTRUCTION | (1u << 27), test::io_qualification(0x3FD, 1, true), 1),
+            Exit_action::advance_rip);
+  EXPECT_EQ(vcpu.regs.rax, 0xAB60u) << "LSR read through the general path";
+  vcpu.regs.rax = hc::VERSION;
+  EXPECT_EQ(exit_with(r::VMCALL | (1u << 28), 0, 3), Exit_action::advance_rip);
+  EXPECT_EQ(vcpu.regs.rax, hypercall_interface_version);
+  EXPECT_EQ(vcpu.stats.count[r::IO_INSTRUCTION], 1u);
+  EXPECT_EQ(vcpu.stats.count[r::VMCALL], 1u);
+  EXPECT_EQ(rip(), test::test_guest_entry + 2 + 1 + 3);
 }
 
 TEST_F(ExitDispatch, AFailedEntryStopsTheVmWithEntryFailure) {

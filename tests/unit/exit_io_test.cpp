@@ -96,5 +96,38 @@ TEST_F(ExitIo, AnUndefinedSizeEncodingStopsTheVmInsteadOfGuessing) {
   EXPECT_EQ(vcpu.stop.kind, Vcpu_stop_kind::unsupported);
 }
 
+TEST_F(ExitIo, InAlFromAnEmptyPortReadsAllOnesAndKeepsTheRestOfRax) {
+  vcpu.regs.rax = 0x1122334455667788ull;
+  ASSERT_EQ(exit_with(r::IO_INSTRUCTION, io_qualification(0x61, 1, true, false, false, true), 2),
+            Exit_action::advance_rip);
+  EXPECT_EQ(vcpu.regs.rax, 0x11223344556677FFull);
+  EXPECT_EQ(bus.unclaimed_reads(), 1u);
+  EXPECT_EQ(bus.last_unclaimed_port(), 0x61);
+  EXPECT_EQ(rip(), test::test_guest_entry + 2);
+}
+
+TEST_F(ExitIo, AByteFromEveryUartRegisterReachesTheUart) {
+  // Offsets 0..7 of 0x3F8, byte reads (the one-byte path): the UART's own answers.
+  uart.push_input('x');
+  const u8 expected[8] = {'x', 0x00, 0x01, 0x00, 0x00, 0x60, 0xB0, 0x00};
+  for (u16 offset = 0; offset < 8; ++offset) {
+    vcpu.regs.rax = 0xAB00;
+    ASSERT_EQ(exit_with(r::IO_INSTRUCTION, io_qualification(static_cast<u16>(0x3F8 + offset), 1, true), 1),
+              Exit_action::advance_rip);
+    EXPECT_EQ(vcpu.regs.rax, 0xAB00u | expected[offset]) << "offset " << offset;
+  }
+  EXPECT_EQ(bus.unclaimed_reads(), 0u);
+}
+
+TEST_F(ExitIo, WithoutAnIoBusTheVmStopsWhateverTheSize) {
+  vcpu.io = nullptr;
+  EXPECT_EQ(exit_with(r::IO_INSTRUCTION, io_qualification(0x3FD, 1, true), 1), Exit_action::stop);
+  EXPECT_EQ(vcpu.stop.kind, Vcpu_stop_kind::unsupported);
+  vcpu.stop = {};
+  EXPECT_EQ(exit_with(r::IO_INSTRUCTION, io_qualification(0x3F8, 2, false), 1), Exit_action::stop);
+  EXPECT_EQ(vcpu.stop.kind, Vcpu_stop_kind::unsupported);
+  EXPECT_EQ(rip(), test::test_guest_entry);
+}
+
 } // namespace
 } // namespace hv

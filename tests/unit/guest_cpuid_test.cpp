@@ -1,13 +1,16 @@
 // tests/unit/guest_cpuid_test.cpp - the guest CPU model: what CPUID shows a guest, built from the
-// CPU profiles of unit/support/cpu_profiles.hpp.
+// CPU profiles of unit/support/cpu_profiles.hpp; and the precomputed table the exit path reads,
+// against the model it is built from, for every leaf and subleaf.
 #include "arch/x86/cpu_identity.hpp"
 #include "arch/x86/fake/fake_cpu.hpp"
 #include "unit/support/cpu_profiles.hpp"
 #include "vmx/guest_cpuid.hpp"
 #include "vmx/vmx_capabilities.hpp"
 #include <gtest/gtest.h>
+#include <cstdio>
 #include <cstring>
 #include <string>
+#include <vector>
 
 namespace hv {
 namespace {
@@ -357,6 +360,138 @@ TEST(GuestCpuid, AHostWithoutExtendedLeavesAnswersThemWithTheHighestBasicLeaf) {
   EXPECT_EQ(m.answer(0x80000000, 0, {}), m.answer(1, 0, {}));
   EXPECT_EQ(m.answer(0x80000000, 0, {}).ecx & cpuid::ECX_VMX, 0u);
   EXPECT_EQ(signature(m.answer(0x40000000, 0, {})), "HvTypeOneVMX");
+}
+
+
+// --- The answer table against the model (model_answer), leaf by leaf and subleaf by subleaf.
+
+// Every leaf a guest can tell apart from its neighbours: the recorded dump's own leaves, every
+// basic leaf up to past the largest maximum, the hypervisor and extended ranges and past their
+// ends, and the edges of the 32-bit leaf space.
+std::vector<u32> leaves_to_compare(const std::vector<test::Cpuid_leaf>& dump) {
+  std::vector<u32> leaves;
+  for (const test::Cpuid_leaf& l : dump) leaves.push_back(l.leaf);
+  for (u32 leaf = 0; leaf <= 0x24; ++leaf) leaves.push_back(leaf);
+  for (u32 leaf = 0x40000000; leaf <= 0x40000010; ++leaf) leaves.push_back(leaf);
+  for (u32 leaf = 0x80000000; leaf <= 0x80000024; ++leaf) leaves.push_back(leaf);
+  for (u32 leaf : {0x3FFFFFFFu, 0x400000FFu, 0x40000100u, 0x4FFFFFFFu, 0x7FFFFFFFu, 0x800000FFu, 0x8FFFFFFFu,
+                   0xC0000000u, 0xC0000001u, 0xFFFFFFFEu, 0xFFFFFFFFu})
+    leaves.push_back(leaf);
+  return leaves;
+}
+
+// Subleaves: all that any leaf defines and past them, and values whose low byte repeats a
+// defined one (leaves 0xB/0x1F echo ECX[7:0]).
+std::vector<u32> subleaves_to_compare(const std::vector<test::Cpuid_leaf>& dump) {
+  std::vector<u32> subleaves;
+  for (const test::Cpuid_leaf& l : dump) subleaves.push_back(l.subleaf);
+  for (u32 s = 0; s <= 40; ++s) subleaves.push_back(s);
+  for (u32 s : {63u, 64u, 0xFFu, 0x100u, 0x101u, 0x102u, 0x1FFu, 0x80000000u, 0xFFFFFFFEu, 0xFFFFFFFFu}) subleaves.push_back(s);
+  return subleaves;
+}
+
+// vCPU states: APIC IDs (0, others, one past 8 bits), CR4 with and without OSXSAVE, XCR0 values
+// with components the model supports and some it does not.
+std::vector<Guest_cpuid_vcpu> vcpus_to_compare() {
+  std::vector<Guest_cpuid_vcpu> vcpus;
+  for (u32 apic : {0u, 1u, 3u, 0xFFu, 0x100u})
+    for (u64 cr4 : {u64{0}, u64{1} << 18, ~u64{0}})
+      for (u64 xcr0 : {u64{1}, u64{3}, u64{7}, u64{0x1F}, u64{0xE7}, ~u64{0}}) vcpus.push_back({apic, cr4, xcr0});
+  return vcpus;
+}
+
+// Compares answer() and fixed_answer() with model_answer() everywhere; returns the mismatches
+// (leaf, subleaf, vCPU), at most a few, so a failure names where.
+std::vector<std::string> table_mismatches(const Guest_cpuid& m, const std::vector<test::Cpuid_leaf>& dump) {
+  std::vector<std::string> out;
+  const std::vector<u32> subleaves = subleaves_to_compare(dump);
+  const std::vector<Guest_cpuid_vcpu> vcpus = vcpus_to_compare();
+  for (u32 leaf : leaves_to_compare(dump)) {
+    const Cpuid_result* fixed = m.fixed_answer(leaf);
+    for (u32 sub : subleaves) {
+      for (const Guest_cpuid_vcpu& v : vcpus) {
+        const Cpuid_result model = m.model_answer(leaf, sub, v);
+        const bool answer_ok = m.answer(leaf, sub, v) == model;
+        const bool fixed_ok = !fixed || *fixed == model;
+        if ((answer_ok && fixed_ok) || out.size() >= 8) continue;
+        char where[160];
+        std::snprintf(where, sizeof where, "leaf %#x subleaf %#x apic %#x cr4 %#llx xcr0 %#llx: %s", leaf, sub, v.apic_id,
+                      static_cast<unsigned long long>(v.cr4), static_cast<unsigned long long>(v.xcr0),
+                      answer_ok ? "fixed_answer differs" : "answer differs");
+        out.emplace_back(where);
+      }
+    }
+  }
+  return out;
+}
+
+std::vector<Guest_cpuid_config> configs_to_compare() {
+  std::vector<Guest_cpuid_config> configs(5);
+  configs[1].vcpu_count = 3;
+  configs[2].vcpu_count = 4;
+  configs[2].pcid = false;
+  configs[3].family = 6;
+  configs[3].model = 0x55;
+  configs[3].stepping = 7;
+  configs[3].brand = "hv virtual CPU";
+  configs[4].vcpu_count = 200;
+  configs[4].hypervisor_features = 0;
+  return configs;
+}
+
+TEST(GuestCpuidTable, AnswersAsTheModelForEveryLeafAndSubleafOfBochs) {
+  const test::Cpu_profile p = test::bochs_skylake_x();
+  for (const Guest_cpuid_config& c : configs_to_compare())
+    EXPECT_EQ(table_mismatches(model_of(p, c), p.cpuid), std::vector<std::string>{}) << "vCPUs " << c.vcpu_count;
+}
+
+TEST(GuestCpuidTable, AnswersAsTheModelForEveryLeafAndSubleafOfARealCpu) {
+  const test::Cpu_profile p = test::intel_core_i7_6700k();
+  for (const Guest_cpuid_config& c : configs_to_compare())
+    EXPECT_EQ(table_mismatches(model_of(p, c), p.cpuid), std::vector<std::string>{}) << "vCPUs " << c.vcpu_count;
+}
+
+TEST(GuestCpuidTable, AnswersAsTheModelWhenTheHighestBasicLeafDependsOnTheVcpuOrTheSubleaf) {
+  // The real CPU's dump with its maximum basic leaf cut to each leaf the model treats specially
+  // (and to 0x1F, the largest it keeps): every leaf above then answers like that one, subleaf,
+  // APIC ID, CR4 and XCR0 included.
+  const test::Cpu_profile p = test::intel_core_i7_6700k();
+  for (u32 max_leaf : {0x1u, 0x4u, 0x7u, 0xBu, 0xDu, 0x1Fu}) {
+    Fake_cpu host;
+    test::apply(host, p);
+    host.set_vendor("GenuineIntel", max_leaf);
+    Guest_cpuid m;
+    m.build(host, {});
+    ASSERT_EQ(m.max_basic_leaf(), max_leaf);
+    EXPECT_EQ(table_mismatches(m, p.cpuid), std::vector<std::string>{}) << "max basic leaf " << std::hex << max_leaf;
+  }
+}
+
+TEST(GuestCpuidTable, AnswersAsTheModelOnCpusWithFewLeaves) {
+  Fake_cpu core2;  // no extended leaves at all
+  core2.set_vendor("GenuineIntel", 1);
+  core2.set_cpuid(1, {0x000006f6, 0x00010800, 0x0000e3bd, 0xbfebfbff});
+  Guest_cpuid m;
+  m.build(core2, {});
+  EXPECT_EQ(table_mismatches(m, {}), std::vector<std::string>{});
+  Fake_cpu nothing;  // leaf 0 only, maximum 0
+  Guest_cpuid z;
+  z.build(nothing, {});
+  EXPECT_EQ(table_mismatches(z, {}), std::vector<std::string>{});
+  const Guest_cpuid unbuilt;  // never built: every answer zero, as the model's
+  EXPECT_EQ(unbuilt.answer(0x40000000, 0, {}), Cpuid_result{});
+}
+
+TEST(GuestCpuidTable, TheHypervisorAndExtendedLeavesAreFixedAnswers) {
+  // The leaves that depend on nothing but the VM come straight from the table (no CR4 read on
+  // the exit path); those that depend on ECX or the vCPU say so.
+  const Guest_cpuid m = model_of(test::bochs_skylake_x());
+  for (u32 leaf : {0x0u, 0x2u, 0x40000000u, 0x40000001u, 0x80000000u, 0x80000001u, 0x80000004u, 0x80000008u})
+    EXPECT_NE(m.fixed_answer(leaf), nullptr) << std::hex << leaf;
+  for (u32 leaf : {0x1u, 0x4u, 0x7u, 0xBu, 0xDu}) EXPECT_EQ(m.fixed_answer(leaf), nullptr) << std::hex << leaf;
+  // Above the maximum: Bochs' highest basic leaf (0x16) is a fixed one.
+  ASSERT_NE(m.fixed_answer(0x40000002), nullptr);
+  EXPECT_EQ(*m.fixed_answer(0x40000002), m.answer(0x16, 0, {}));
 }
 
 } // namespace

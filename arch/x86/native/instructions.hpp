@@ -34,6 +34,7 @@ inline u64 rdtsc() { u32 lo, hi; asm volatile("rdtsc" : "=a"(lo), "=d"(hi)); ret
 inline void cli() { asm volatile("cli" ::: "memory"); }
 inline void hlt() { asm volatile("hlt" ::: "memory"); }
 inline void pause() { __builtin_ia32_pause(); }
+inline u64 read_rsp() { u64 v; asm volatile("mov %%rsp, %0" : "=r"(v)); return v; }
 // x87/SSE state to and from a 512-byte, 16-byte aligned area (needs CR4.OSFXSR for the XMM part).
 inline void fxsave64(void* area) { asm volatile("fxsave64 %0" : "=m"(*static_cast<u8(*)[512]>(area)) :: "memory"); }
 inline void fxrstor64(const void* area) { asm volatile("fxrstor64 %0" ::"m"(*static_cast<const u8(*)[512]>(area)) : "memory"); }
