@@ -40,64 +40,21 @@ Vm::Vm(Vm_id id, const Vm_config& config, Vm_host& host)
   cpuid_.build(host.cpu, Guest_cpuid_config{});
 }
 
-bool Vm::prepare(std::span<const u8> image) {
-  image_ = image;
-  const u64 bytes = u64{config_.memory_mib} * MiB;
-  auto fail = [&](const char* what, const char* why) {
-    log_error("vm", "{}: not started: {}: {}", name(), what, why);
-    memory_.destroy();
-    memory_released_ = true;
-    state_ = Vm_state::failed;
-    vcpu_.stop = Vcpu_stop{Vcpu_stop_kind::not_started, 0, 0};
-    return false;
-  };
-  if (memory_.init() != Ept_status::ok) return fail("EPT", "no memory for the EPT root");
-  if (memory_.add_slot(Memslot{Gpa(0), bytes, Memslot_kind::ram, 0}) != Memslot_status::ok)
-    return fail("memory", "the RAM slot was refused");
+// EPT root and the image in guest memory (the RAM slot must exist); the start state in start_.
+// Null on success, else why not.
+const char* Vm::load_image() {
+  if (memory_.init() != Ept_status::ok) return "no memory for the EPT root";
   Memory_writer writer(memory_);
   const Guest_load_result loaded =
-      load_guest(Guest_load_request{image, bytes, id_, name(), config_.args.view()}, writer);
-  if (loaded.error != Load_error::none) {
-    return fail("image",
-                loaded.error == Load_error::bad_elf ? elf_error_message(loaded.elf_error) : load_error_message(loaded.error));
-  }
+      load_guest(Guest_load_request{image_, u64{config_.memory_mib} * MiB, id_, name(), config_.args.view()}, writer);
+  if (loaded.error != Load_error::none)
+    return loaded.error == Load_error::bad_elf ? elf_error_message(loaded.elf_error) : load_error_message(loaded.error);
   start_ = loaded.start;
-  if (!io_.attach(guest_uart_base, 8, uart_) || !io_.attach(debug_exit_port, 4, debug_exit_)) return fail("devices", "port conflict");
-
-  vcpu_.vm_id = id_;
-  vcpu_.index = 0;
-  vcpu_.vm_name = name_;
-  vcpu_.memory = &memory_;
-  vcpu_.io = &io_;
-  vcpu_.cpuid = &cpuid_;
-  vcpu_.msrs = &msrs_;
-  vcpu_.xcr0_supported = cpuid_.supported_xcr0();
-  vcpu_.regs = Guest_registers{};
-  vcpu_.regs.rsi = guest_layout::boot_info;
-  state_ = Vm_state::ready;
-  log_info("vm", "{}: ready: image {} ({} bytes, entry {:#x}), {} MiB of RAM on demand", name(), config_.image.view(),
-           image.size(), start_.rip, config_.memory_mib);
-  return true;
+  return nullptr;
 }
 
-bool Vm::reset() {
-  if (memory_released_) return false;
-  memory_.destroy();
-  const u64 bytes = u64{config_.memory_mib} * MiB;
-  auto fail = [&](const char* why) {
-    log_error("vm", "{}: reset failed: {}", name(), why);
-    memory_released_ = true;
-    state_ = Vm_state::failed;
-    vcpu_.stop = Vcpu_stop{Vcpu_stop_kind::not_started, 0, 0};
-    return false;
-  };
-  // The memslots outlive destroy(): only the EPT and the frames behind it are gone.
-  if (memory_.init() != Ept_status::ok) return fail("no memory for the EPT root");
-  Memory_writer writer(memory_);
-  const Guest_load_result loaded = load_guest(Guest_load_request{image_, bytes, id_, name(), config_.args.view()}, writer);
-  if (loaded.error != Load_error::none) return fail("the image could not be loaded again");
-  start_ = loaded.start;
-  uart_.flush();
+// The vCPU as at power-on: registers, events, XCR0 and MSRs back to their first values.
+void Vm::reset_vcpu_state() {
   vcpu_.regs = Guest_registers{};
   vcpu_.regs.rsi = guest_layout::boot_info;
   vcpu_.stop = Vcpu_stop{};
@@ -107,6 +64,48 @@ bool Vm::reset() {
   vcpu_.yield = Vcpu_yield::none;
   vcpu_.xcr0 = 1;
   msrs_ = Guest_msrs(msr_config_, 0);
+}
+
+// Gives all guest memory back and marks the VM failed (it never runs again).
+bool Vm::fail(std::string_view what, std::string_view why) {
+  log_error("vm", "{}: {}: {}", name(), what, why);
+  memory_.destroy();
+  memory_released_ = true;
+  state_ = Vm_state::failed;
+  vcpu_.stop = Vcpu_stop{Vcpu_stop_kind::not_started, 0, 0};
+  return false;
+}
+
+bool Vm::prepare(std::span<const u8> image) {
+  image_ = image;
+  if (memory_.add_slot(Memslot{Gpa(0), u64{config_.memory_mib} * MiB, Memslot_kind::ram, 0}) != Memslot_status::ok)
+    return fail("not started: memory", "the RAM slot was refused");
+  if (const char* why = load_image()) return fail("not started: image", why);
+  if (!io_.attach(guest_uart_base, 8, uart_) || !io_.attach(debug_exit_port, 4, debug_exit_))
+    return fail("not started: devices", "port conflict");
+
+  vcpu_.vm_id = id_;
+  vcpu_.index = 0;
+  vcpu_.vm_name = name_;
+  vcpu_.memory = &memory_;
+  vcpu_.io = &io_;
+  vcpu_.cpuid = &cpuid_;
+  vcpu_.msrs = &msrs_;
+  vcpu_.xcr0_supported = cpuid_.supported_xcr0();
+  reset_vcpu_state();
+  state_ = Vm_state::ready;
+  log_info("vm", "{}: ready: image {} ({} bytes, entry {:#x}), {} MiB of RAM on demand", name(), config_.image.view(),
+           image.size(), start_.rip, config_.memory_mib);
+  return true;
+}
+
+bool Vm::reset() {
+  if (memory_released_) return false;
+  // The memslots outlive destroy(): only the EPT and the frames behind it go.
+  memory_.destroy();
+  if (const char* why = load_image()) return fail("reset failed", why);
+  uart_.flush();
+  reset_vcpu_state();
   ++resets_;
   log_info("vm", "{}: reset: guest memory emptied, image loaded again, entry {:#x}", name(), start_.rip);
   return true;

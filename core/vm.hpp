@@ -67,6 +67,10 @@ public:
 private:
   class Memory_writer;
 
+  [[nodiscard]] const char* load_image();
+  void reset_vcpu_state();
+  bool fail(std::string_view what, std::string_view why);
+
   Vm_id id_;
   Vm_config config_;
   char name_[vm_name_max + 1] = {};
