@@ -75,7 +75,8 @@ void check_finished(Cpu_loop_shared& s) {
 }
 
 // The first time a vCPU homed on `cpu` stops while others competed with it there since the
-// start: how evenly the CPU was shared among them (docs/performance.md).
+// start: how evenly the CPU was shared among them (docs/performance.md). Only when each of them
+// had at least two slices: a guest that ends inside its first slice says nothing about sharing.
 void report_fairness(u32 cpu, Cpu_loop_shared& s) {
   Cpu_loop_stats& st = s.stats[cpu];
   if (st.fairness_reported) return;
@@ -90,6 +91,7 @@ void report_fairness(u32 cpu, Cpu_loop_shared& s) {
     if (!t) continue;
     const std::optional<Task_info> info = s.scheduler->task_info(*t);
     if (!info || info->affinity != (u64{1} << cpu)) continue;
+    if (info->stats.slices < 2) return;
     ticks[n] = info->stats.cpu_ticks;
     weights[n] = info->weight;
     names[n] = s.vms->vm_at(i).name();
