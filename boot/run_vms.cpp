@@ -29,6 +29,7 @@ struct Ap_loop {
   std::atomic<bool> done{false};
 };
 constinit Ap_loop g_ap_loops[max_cpus]{};
+constinit Run_summary g_summary{};
 
 unsigned order_for(usize bytes) {
   unsigned order = 0;
@@ -48,6 +49,38 @@ std::string_view make_default_config(const Esp_files& files) {
   }
   for (usize i = 0; i < text.size(); ++i) g_default_config[i] = text.view()[i];
   return std::string_view(g_default_config, text.size());
+}
+
+// Once every VM has finished (called by the CPU loop that sees it first, in both modes): the
+// scheduler figures, each VM judged against its expectation, the closing "N passed, N failed".
+void print_verdict() {
+  const Cpu_set& set = cpu_set();
+  for (u32 c = 0; c < set.count; ++c) {
+    const Cpu_loop_stats& st = g_shared.stats[c];
+    if (st.vcpu_slices)
+      log_info("sched", "cpu{}: {} vCPU slices of {} TSC ticks on average; {} switches between vCPUs, {} TSC ticks each "
+               "(return from one guest's slice to the next guest's VM entry); {} times the same vCPU again, {} each", c,
+               st.vcpu_slices, st.vcpu_slice_ticks / st.vcpu_slices, st.vcpu_switches,
+               st.vcpu_switches ? st.vcpu_switch_ticks / st.vcpu_switches : 0, st.same_vcpu_slices,
+               st.same_vcpu_slices ? st.same_vcpu_ticks / st.same_vcpu_slices : 0);
+  }
+  for (u32 i = 0; i < g_summary.vms; ++i) {
+    const Vm& vm = *g_vms[i];
+    const bool ok = vm.met_expectation();
+    Fixed_text<96> expected;
+    format_vm_expectation(expected, vm.config().expect);
+    const Vcpu_stop& stop = vm.vcpu().stop;
+    log_info("hv", "{}: {}: ended {} {} (expected {}); guest checks {} ok, {} not ok", vm.name(), ok ? "PASS" : "FAIL",
+             vcpu_stop_kind_name(stop.kind), stop.value, expected.view(), vm.uart().checks_passed(), vm.uart().checks_failed());
+    g_summary.passed += (ok ? 1 : 0) + vm.uart().checks_passed();
+    g_summary.failed += (ok ? 0 : 1) + vm.uart().checks_failed();
+  }
+  frame_allocator().drain_all_caches();
+  log_info("mm", "after all VMs: {} frames free", frame_allocator().stats().free_frames);
+  Fixed_text<64> closing;
+  format_to(closing, "{} passed, {} failed", g_summary.passed, g_summary.failed);
+  log_raw_line(closing.view());
+  if (g_shared.stay) log_info("hv", "on_all_stopped = stay: hv keeps running; the monitor answers on COM1");
 }
 
 void ap_loop(Per_cpu& cpu, void*) {
@@ -203,6 +236,8 @@ Run_summary run_configured_vms(const Esp_files& files, const Cpu_identity& id, c
   }
 
   (void)monitor_console_start(g_shared, manager, platform_com1(), platform_console());
+  g_summary.vms = summary.vms;
+  g_shared.on_all_finished = print_verdict;
   manager.start_all();
   // Every AP that reached VMX root runs the loop; the BSP too. They return when all VMs finished.
   Cpu_set& set = cpu_set();
@@ -220,34 +255,13 @@ Run_summary run_configured_vms(const Esp_files& files, const Cpu_identity& id, c
   for (u32 c = 1; c < set.count; ++c) {
     while (!g_ap_loops[c].done.load(std::memory_order_acquire)) __builtin_ia32_pause();
   }
-  for (u32 c = 0; c < set.count; ++c) {
-    const Cpu_loop_stats& st = g_shared.stats[c];
-    if (st.vcpu_slices)
-      log_info("sched", "cpu{}: {} vCPU slices of {} TSC ticks on average; {} switches between vCPUs, {} TSC ticks each "
-               "(return from one guest's slice to the next guest's VM entry); {} times the same vCPU again, {} each", c,
-               st.vcpu_slices, st.vcpu_slice_ticks / st.vcpu_slices, st.vcpu_switches,
-               st.vcpu_switches ? st.vcpu_switch_ticks / st.vcpu_switches : 0, st.same_vcpu_slices,
-               st.same_vcpu_slices ? st.same_vcpu_ticks / st.same_vcpu_slices : 0);
-  }
-
+  summary = g_summary;
+  // Powering off: the VMs' own records go back too (with `stay` they stay for the monitor).
   for (u32 i = 0; i < summary.vms; ++i) {
     Vm& vm = *g_vms[i];
-    const bool ok = vm.met_expectation();
-    Fixed_text<96> expected;
-    format_vm_expectation(expected, vm.config().expect);
-    const Vcpu_stop& stop = vm.vcpu().stop;
-    log_info("hv", "{}: {}: ended {} {} (expected {}); guest checks {} ok, {} not ok", vm.name(), ok ? "PASS" : "FAIL",
-             vcpu_stop_kind_name(stop.kind), stop.value, expected.view(), vm.uart().checks_passed(), vm.uart().checks_failed());
-    summary.passed += (ok ? 1 : 0) + vm.uart().checks_passed();
-    summary.failed += (ok ? 0 : 1) + vm.uart().checks_failed();
     vm.~Vm();
     frame_allocator().free_frames(Hpa(reinterpret_cast<u64>(&vm)), order_for(sizeof(Vm)));
   }
-  frame_allocator().drain_all_caches();
-  log_info("mm", "after all VMs: {} frames free", frame_allocator().stats().free_frames);
-  Fixed_text<64> closing;
-  format_to(closing, "{} passed, {} failed", summary.passed, summary.failed);
-  log_raw_line(closing.view());
   return summary;
 }
 

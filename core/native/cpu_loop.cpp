@@ -70,8 +70,12 @@ bool fill_vmcs(Vm& vm, Per_cpu& cpu, Cpu_loop_shared& s, Vcpu_cpu_state& here) {
   return true;
 }
 
+// Every VM finished: the verdict once, then (unless `stay`) all loops end.
 void check_finished(Cpu_loop_shared& s) {
-  if (!s.stay && s.vms->all_finished()) s.finished.store(true, std::memory_order_release);
+  if (s.all_finished_seen.load(std::memory_order_acquire) || !s.vms->all_finished()) return;
+  if (s.all_finished_seen.exchange(true, std::memory_order_acq_rel)) return;
+  if (s.on_all_finished) s.on_all_finished();
+  if (!s.stay) s.finished.store(true, std::memory_order_release);
 }
 
 // The first time a vCPU homed on `cpu` stops while others competed with it there since the

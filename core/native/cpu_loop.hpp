@@ -39,6 +39,8 @@ struct Cpu_loop_shared {
   std::atomic<bool> kicked[max_cpus] = {};
   Hv_thread* thread_of[sched_max_tasks] = {};  // by task id: the thread, or null for a vCPU
   void (*poll)(u32 cpu) = nullptr;             // between slices and while idle (console input)
+  void (*on_all_finished)() = nullptr;         // once, by the CPU that sees every VM finished
+  std::atomic<bool> all_finished_seen{false};
   Cpu_loop_stats stats[max_cpus] = {};
 };
 
