@@ -5,6 +5,7 @@
 #include "boot/memory_setup.hpp"
 #include "boot/platform.hpp"
 #include "boot/run_vms.hpp"
+#include "arch/x86/native/host_interrupts.hpp"
 #include "arch/x86/native/vmx_instructions.hpp"
 #include "core/config.hpp"
 #include "core/cpu_work.hpp"
@@ -63,7 +64,13 @@ void print_verdict() {
                st.vcpu_slices, st.vcpu_slice_ticks / st.vcpu_slices, st.vcpu_switches,
                st.vcpu_switches ? st.vcpu_switch_ticks / st.vcpu_switches : 0, st.same_vcpu_slices,
                st.same_vcpu_slices ? st.same_vcpu_ticks / st.same_vcpu_slices : 0);
+    const u64 ran = x86::rdtsc() - st.start_tsc;
+    log_info("sched", "cpu{}: idle {}% of {} TSC ticks", c, ran ? st.idle_ticks * 100 / ran : 0, ran);
   }
+  const x86::Host_interrupt_counts& irq = x86::host_interrupt_counts();
+  log_info("sched", "interrupts in VMX root (idle CPUs): {} timer, {} kick IPIs, {} spurious, {} other",
+           irq.timer.load(std::memory_order_relaxed), irq.kick.load(std::memory_order_relaxed),
+           irq.spurious.load(std::memory_order_relaxed), irq.other.load(std::memory_order_relaxed));
   for (u32 i = 0; i < g_summary.vms; ++i) {
     const Vm& vm = *g_vms[i];
     const bool ok = vm.met_expectation();

@@ -1,6 +1,8 @@
 // vmx/exit_simple.cpp - the exits whose handling is a line or two: HLT, INVD/WBINVD, external
 // interrupts, triple fault, INIT, SIPI, VMX instructions, failed VM entries. Both builds.
+#include "arch/x86/host_vectors.hpp"
 #include "arch/x86/vmcs_fields.hpp"
+#include "arch/x86/vmx_interruption.hpp"
 #include "core/log.hpp"
 #include "vmx/exit_handler.hpp"
 #include "vmx/exit_reason_names.hpp"
@@ -23,8 +25,12 @@ Exit_action handle_cache_flush(Exit_context&) {
   return Exit_action::advance_rip;
 }
 
-Exit_action handle_external_interrupt(Exit_context&) {
-  // Acknowledged on exit; the native loop sent the EOI. The host has no use for it yet.
+Exit_action handle_external_interrupt(Exit_context& ctx) {
+  // Acknowledged on exit (the native exit path sends the EOI). Another CPU's kick means this
+  // CPU's run queue changed (a VM paused, stopped or woken): the slice ends now so the loop looks
+  // at it. Anything else (the idle timer firing late) has nothing for the guest: resume it.
+  const Interruption_info info{static_cast<u32>(ctx.vmcs.read(vmcs::VM_EXIT_INTR_INFO))};
+  if (info.valid() && info.vector() == x86::host_vector_kick) ctx.vcpu.yield = Vcpu_yield::expired;
   return Exit_action::resume;
 }
 

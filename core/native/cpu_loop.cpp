@@ -1,6 +1,9 @@
 // core/native/cpu_loop.cpp - see cpu_loop.hpp. Freestanding build only.
 #include "core/native/cpu_loop.hpp"
+#include "arch/x86/host_vectors.hpp"
+#include "arch/x86/native/host_interrupts.hpp"
 #include "arch/x86/native/instructions.hpp"
+#include "arch/x86/native/local_apic.hpp"
 #include "arch/x86/native/vmx_instructions.hpp"
 #include "core/log.hpp"
 #include "core/scheduler_fairness.hpp"
@@ -35,6 +38,8 @@ private:
 
 struct Cpu_local {
   Vcpu_cpu_state here;
+  x86::Host_interrupts irq;  // what this CPU's local APIC does for the loop (idle, kicks)
+  std::atomic<bool> kickable{false};  // irq.apic, published for the other CPUs' cpu_loop_kick
   Vcpu* previous = nullptr;  // the vCPU of the slice just before (null after idle or a thread)
   u64 previous_end_tsc = 0;
 };
@@ -75,7 +80,9 @@ void check_finished(Cpu_loop_shared& s) {
   if (s.all_finished_seen.load(std::memory_order_acquire) || !s.vms->all_finished()) return;
   if (s.all_finished_seen.exchange(true, std::memory_order_acq_rel)) return;
   if (s.on_all_finished) s.on_all_finished();
-  if (!s.stay) s.finished.store(true, std::memory_order_release);
+  if (s.stay) return;
+  s.finished.store(true, std::memory_order_release);
+  for (u32 c = 0; c < cpu_set().count; ++c) cpu_loop_kick(c);  // idle CPUs leave their HLT now
 }
 
 // The first time a vCPU homed on `cpu` stops while others competed with it there since the
@@ -112,9 +119,21 @@ void report_fairness(u32 cpu, Cpu_loop_shared& s) {
   log_info("sched", "{}", line.view());
 }
 
+// Nothing to run: wait at most one quantum (or the scheduler's shorter limit) for a kick. With a
+// TSC-deadline timer the CPU sleeps in HLT until the deadline or a kick IPI; the loop polls the
+// console when it comes back. Without one it spins on the kick flag, polling as it goes.
 void idle(u32 cpu, Cpu_loop_shared& s, u64 ticks) {
   const u64 limit = ticks && ticks < s.quantum_ticks ? ticks : s.quantum_ticks;
   const u64 end = x86::rdtsc() + limit;
+  if (g_local[cpu].irq.tsc_deadline) {
+    x86::host_timer_arm(end);
+    // Checked with interrupts disabled; a kick after the check is a pending IPI that ends the HLT.
+    while (!s.kicked[cpu].load(std::memory_order_acquire) && !s.finished.load(std::memory_order_acquire) &&
+           x86::rdtsc() < end)
+      x86::wait_for_interrupt();
+    x86::host_timer_arm(0);  // woken early: no stray timer interrupt in the next guest's slice
+    return;
+  }
   u32 spins = 0;
   while (!s.kicked[cpu].load(std::memory_order_acquire) && !s.finished.load(std::memory_order_acquire)) {
     if (x86::rdtsc() >= end) break;
@@ -126,15 +145,31 @@ void idle(u32 cpu, Cpu_loop_shared& s, u64 ticks) {
 } // namespace
 
 void cpu_loop_kick(u32 cpu) {
-  if (g_shared && cpu < max_cpus) g_shared->kicked[cpu].store(true, std::memory_order_release);
+  if (!g_shared || cpu >= max_cpus) return;
+  g_shared->kicked[cpu].store(true, std::memory_order_release);
+  // Another CPU: an IPI ends its HLT, or its guest's slice (the exit handler ends the slice on
+  // host_vector_kick). The calling CPU itself reads the flag at its next loop turn.
+  const Per_cpu* target = cpu < cpu_set().count ? cpu_set().cpus[cpu] : nullptr;
+  if (!target || !g_local[cpu].kickable.load(std::memory_order_acquire)) return;
+  x86::Local_apic apic;
+  if (target->apic_id != apic.id()) (void)x86::host_send_kick(target->apic_id);
 }
 
 void cpu_loop_run(Per_cpu& cpu, Cpu_loop_shared& s) {
   g_shared = &s;
   const u32 c = cpu.index;
   Cpu_local& me = g_local[c];
+  me.irq = x86::host_interrupts_init_cpu();
+  me.kickable.store(me.irq.apic, std::memory_order_release);
+  if (me.irq.tsc_deadline)
+    log_info("sched", "cpu{}: idle waits in HLT (TSC-deadline timer, vector {:#x}); kicks are IPIs on vector {:#x}", c,
+             x86::host_vector_timer, x86::host_vector_kick);
+  else
+    log_info("sched", "cpu{}: no {}: idle polls; kicks {}", c, me.irq.apic ? "TSC-deadline timer" : "local APIC",
+             me.irq.apic ? "are IPIs" : "wait for the slice end");
   Native_executor executor(s, me.here);
   Cpu_loop_stats& st = s.stats[c];
+  st.start_tsc = x86::rdtsc();
   while (!s.finished.load(std::memory_order_acquire)) {
     s.kicked[c].store(false, std::memory_order_relaxed);
     if (s.poll) s.poll(c);

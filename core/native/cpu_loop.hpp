@@ -18,6 +18,7 @@ struct Cpu_loop_stats {
   u64 same_vcpu_slices = 0;   // the same vCPU again (no VMPTRLD, no FPU switch)
   u64 same_vcpu_ticks = 0;
   u64 idle_ticks = 0;
+  u64 start_tsc = 0;          // when the loop started on this CPU
   u64 vcpu_slices = 0;        // slices given to vCPUs, and their length in TSC ticks summed
   u64 vcpu_slice_ticks = 0;
   bool fairness_reported = false;

@@ -1,5 +1,7 @@
 // tests/unit/exit_handlers_test.cpp - the small exit handlers: HLT, VMCALL, XSETBV, VMX
 // instructions, INVD/WBINVD, external interrupts, triple fault, INIT and SIPI.
+#include "arch/x86/host_vectors.hpp"
+#include "arch/x86/vmx_interruption.hpp"
 #include "devices/hypercall.hpp"
 #include "unit/support/vcpu_fixture.hpp"
 #include <gtest/gtest.h>
@@ -165,9 +167,22 @@ TEST_F(ExitHandlers, CacheFlushesAreSkipped) {
 }
 
 TEST_F(ExitHandlers, ExternalInterruptsResumeTheGuestWhereItWas) {
+  vmcs.write(vmcs::VM_EXIT_INTR_INFO,
+             Interruption_info::make(x86::host_vector_timer, Interruption_type::external_interrupt, false).raw);
   EXPECT_EQ(exit_with(r::EXTERNAL_INTERRUPT, 0, 0), Exit_action::resume);
   EXPECT_EQ(rip(), test::test_guest_entry);
   EXPECT_FALSE(vcpu.pending_event.has_value()) << "the host's interrupt is not the guest's";
+  EXPECT_EQ(vcpu.yield, Vcpu_yield::none) << "a late idle timer is no reason to end the slice";
+  EXPECT_EQ(vcpu.stop.kind, Vcpu_stop_kind::none);
+}
+
+TEST_F(ExitHandlers, AKickFromAnotherCpuEndsTheSliceWithTheGuestUntouched) {
+  vmcs.write(vmcs::VM_EXIT_INTR_INFO,
+             Interruption_info::make(x86::host_vector_kick, Interruption_type::external_interrupt, false).raw);
+  EXPECT_EQ(exit_with(r::EXTERNAL_INTERRUPT, 0, 0), Exit_action::resume);
+  EXPECT_EQ(vcpu.yield, Vcpu_yield::expired) << "the loop must look at its run queue now";
+  EXPECT_EQ(rip(), test::test_guest_entry);
+  EXPECT_FALSE(vcpu.pending_event.has_value());
   EXPECT_EQ(vcpu.stop.kind, Vcpu_stop_kind::none);
 }
 

@@ -1,11 +1,13 @@
 // arch/x86/native/host_idt.cpp - see host_idt.hpp. Freestanding build only.
 #include "arch/x86/native/host_idt.hpp"
+#include "arch/x86/host_vectors.hpp"
 #include "arch/x86/native/descriptor_tables.hpp"
 #include "arch/x86/native/instructions.hpp"
 #include "core/panic.hpp"
 #include "core/per_cpu.hpp"
 
 extern "C" const hv::u64 hv_exception_stub_table[32];
+extern "C" char hv_interrupt_stubs[];  // interrupt_entry.S: 16 bytes per vector from 32
 
 namespace hv::x86 {
 namespace {
@@ -30,6 +32,9 @@ void load_host_idt() {
       const u8 ist = (v == 2 || v == 8 || v == 18) ? 1 : 0;
       g_idt[v] = make_interrupt_gate(hv_exception_stub_table[v], host_code_selector, ist);
     }
+    for (u32 v = host_vector_first_external; v < 256; ++v)
+      g_idt[v] = make_interrupt_gate(reinterpret_cast<u64>(hv_interrupt_stubs) + 16 * (v - host_vector_first_external),
+                                     host_code_selector, 0);
     g_idt_built = true;
   }
   lidt(Descriptor_table_register{sizeof(g_idt) - 1, reinterpret_cast<u64>(g_idt)});

@@ -1,6 +1,7 @@
 // arch/x86/native/host_idt.hpp - the hypervisor's own IDT: vectors 0..31 report the fault (with
 // registers, CR2 and the faulting RIP) and stop the machine; #DF, NMI and #MC run on the IST1
-// stack so a blown stack still gets reported. Freestanding build only.
+// stack so a blown stack still gets reported. Vectors 32..255 go to hv_host_interrupt
+// (host_interrupts.hpp), which acknowledges and counts them. Freestanding build only.
 #pragma once
 #include "arch/x86/types.hpp"
 
