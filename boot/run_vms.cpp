@@ -67,6 +67,9 @@ void print_verdict() {
     const u64 ran = x86::rdtsc() - st.start_tsc;
     log_info("sched", "cpu{}: idle {}% of {} TSC ticks", c, ran ? st.idle_ticks * 100 / ran : 0, ran);
   }
+  // A byte the UART never took within its bounded wait is lost; say so rather than hide it.
+  if (const u32 dropped = platform_com1().dropped())
+    log_warn("console", "{} bytes were dropped on COM1 (the transmitter stayed busy past its bounded wait)", dropped);
   const x86::Host_interrupt_counts& irq = x86::host_interrupt_counts();
   log_info("sched", "interrupts in VMX root (idle CPUs): {} timer, {} kick IPIs, {} spurious, {} other",
            irq.timer.load(std::memory_order_relaxed), irq.kick.load(std::memory_order_relaxed),

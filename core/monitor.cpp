@@ -8,7 +8,7 @@ namespace hv {
 namespace {
 
 constexpr std::string_view info_usage = "info vms|mem|exits VM|sched";
-constexpr std::string_view vm_usage = "vm pause|resume|stop|reset VM";
+constexpr std::string_view vm_usage = "vm pause|resume|stop|reset|start|destroy VM";
 constexpr std::string_view log_usage = "log error|warn|info|debug|trace";
 
 // The words of a command line, split at spaces and tabs. Only the first few are kept; `count`
@@ -71,7 +71,8 @@ bool find_vm(Monitor_host& host, std::string_view word, Monitor_vm_info& out) {
 }
 
 bool parse_action(std::string_view word, Vm_action& out) {
-  for (auto a : {Vm_action::pause, Vm_action::resume, Vm_action::stop, Vm_action::reset}) {
+  for (auto a : {Vm_action::pause, Vm_action::resume, Vm_action::stop, Vm_action::reset, Vm_action::start,
+                 Vm_action::destroy}) {
     if (word == vm_action_name(a)) {
       out = a;
       return true;
@@ -86,6 +87,8 @@ const char* action_done(Vm_action action) {
   case Vm_action::resume: return "resumed";
   case Vm_action::stop: return "stopped";
   case Vm_action::reset: return "reset";
+  case Vm_action::start: return "started";
+  case Vm_action::destroy: return "destroyed";
   }
   return "?";
 }
@@ -96,6 +99,8 @@ const char* action_needs(Vm_action action) {
   case Vm_action::resume: return "a paused VM";
   case Vm_action::stop: return "a ready, running or paused VM";
   case Vm_action::reset: return "a running or paused VM";
+  case Vm_action::start: return "a stopped VM";
+  case Vm_action::destroy: return "a stopped or failed VM";
   }
   return "?";
 }
@@ -175,6 +180,8 @@ const char* vm_action_name(Vm_action action) {
   case Vm_action::resume: return "resume";
   case Vm_action::stop: return "stop";
   case Vm_action::reset: return "reset";
+  case Vm_action::start: return "start";
+  case Vm_action::destroy: return "destroy";
   }
   return "?";
 }
@@ -186,6 +193,8 @@ bool vm_action_allowed(Vm_action action, Monitor_vm_state state) {
   case Vm_action::resume: return state == S::paused;
   case Vm_action::stop: return state == S::ready || state == S::running || state == S::paused;
   case Vm_action::reset: return state == S::running || state == S::paused;
+  case Vm_action::start: return state == S::stopped;
+  case Vm_action::destroy: return state == S::stopped || state == S::failed;
   }
   return false;
 }

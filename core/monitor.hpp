@@ -28,7 +28,7 @@ inline constexpr std::string_view monitor_prompt = "hv> ";
 enum class Monitor_vm_state : u8 { created, ready, running, paused, stopped, failed };
 [[nodiscard]] const char* monitor_vm_state_name(Monitor_vm_state state);
 
-enum class Vm_action : u8 { pause, resume, stop, reset };
+enum class Vm_action : u8 { pause, resume, stop, reset, start, destroy };
 [[nodiscard]] const char* vm_action_name(Vm_action action);
 // Whether `action` makes sense for a VM in `state`: pause a running VM, resume a paused one,
 // stop a ready, running or paused one, reset a running or paused one.

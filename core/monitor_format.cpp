@@ -43,6 +43,7 @@ void show_help(Monitor_out& out) {
   out.line(layout, "info exits VM", "one VM's exits by reason, most frequent first");
   out.line(layout, "info sched", "per CPU: what runs, run queue length, context switches");
   out.line(layout, "vm pause|resume|stop|reset VM", "steer a VM (VM: its id or name)");
+  out.line(layout, "vm start|destroy VM", "boot a stopped VM again; remove a finished one");
   out.line(layout, "log error|warn|info|debug|trace", "set the log level");
 }
 

@@ -103,11 +103,26 @@ bool Vm::reset() {
   if (memory_released_) return false;
   // The memslots outlive destroy(): only the EPT and the frames behind it go.
   memory_.destroy();
-  if (const char* why = load_image()) return fail("reset failed", why);
-  uart_.flush();
-  reset_vcpu_state();
+  if (!reload("reset failed")) return false;
   ++resets_;
   log_info("vm", "{}: reset: guest memory emptied, image loaded again, entry {:#x}", name(), start_.rip);
+  return true;
+}
+
+bool Vm::restart() {
+  if (state_ != Vm_state::stopped) return false;
+  memory_released_ = false;  // finish() emptied it; the memslots are still there
+  if (!reload("not started again")) return false;
+  state_ = Vm_state::ready;
+  log_info("vm", "{}: started again: image loaded into empty guest memory, entry {:#x}", name(), start_.rip);
+  return true;
+}
+
+// The image into (empty) guest memory, devices and registers as at the start.
+bool Vm::reload(std::string_view what) {
+  if (const char* why = load_image()) return fail(what, why);
+  uart_.flush();
+  reset_vcpu_state();
   return true;
 }
 

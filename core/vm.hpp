@@ -43,6 +43,10 @@ public:
   // and the UART's check counts are kept. The vCPU must not be running; its VMCS is refilled by
   // the caller. False (logged, the VM then `failed`) if the image cannot be loaded again.
   [[nodiscard]] bool reset();
+  // A stopped VM boots again: the image loaded into empty guest memory, registers and devices as
+  // at the start (exit statistics and check counts are kept); state `ready`. False if it is not
+  // stopped, or (logged, the VM then `failed`) if the image cannot be loaded.
+  [[nodiscard]] bool restart();
   // After the vCPU stopped: flushes the UART, logs the end and the exit statistics, gives all
   // guest memory back. Idempotent.
   void finish();
@@ -69,6 +73,7 @@ private:
 
   [[nodiscard]] const char* load_image();
   void reset_vcpu_state();
+  bool reload(std::string_view what);
   bool fail(std::string_view what, std::string_view why);
 
   Vm_id id_;

@@ -11,19 +11,20 @@ void Vm_manager::kick(Kick k) const {
   if (k.needed() && kick_) kick_(k.cpu);
 }
 
+// A destroyed VM is found by nobody: it is gone from the monitor and the scheduler.
 Vm_manager::Entry* Vm_manager::find(const Vm& vm) {
   for (usize i = 0; i < count_; ++i)
-    if (entries_[i].vm == &vm) return &entries_[i];
+    if (entries_[i].vm == &vm && !entries_[i].destroyed) return &entries_[i];
   return nullptr;
 }
 const Vm_manager::Entry* Vm_manager::find(const Vm& vm) const {
   for (usize i = 0; i < count_; ++i)
-    if (entries_[i].vm == &vm) return &entries_[i];
+    if (entries_[i].vm == &vm && !entries_[i].destroyed) return &entries_[i];
   return nullptr;
 }
 Vm_manager::Entry* Vm_manager::find(Vm_id id) {
   for (usize i = 0; i < count_; ++i)
-    if (entries_[i].vm->id() == id) return &entries_[i];
+    if (entries_[i].vm->id() == id && !entries_[i].destroyed) return &entries_[i];
   return nullptr;
 }
 
@@ -185,7 +186,7 @@ Monitor_vm_state Vm_manager::state_of(const Entry& e) const {
 
 bool Vm_manager::vm_info(usize index, Monitor_vm_info& out) {
   Spinlock_guard guard(lock_);
-  if (index >= count_) return false;
+  if (index >= count_ || entries_[index].destroyed) return false;
   const Entry& e = entries_[index];
   const Vm& vm = *e.vm;
   out = Monitor_vm_info{};
@@ -239,6 +240,11 @@ std::string_view Vm_manager::vm_action(Vm_id id, Vm_action action) {
   Spinlock_guard guard(lock_);
   Entry* e = find(id);
   if (!e) return "the VM went away meanwhile";
+  if (e->request != Vm_request::none) return "a stop or reset of this VM is in progress";
+  if (action == Vm_action::start || action == Vm_action::destroy) {
+    if (!vm_action_allowed(action, state_of(*e))) return "the VM changed state meanwhile";
+    return action == Vm_action::start ? start_again(*e) : destroy(*e);
+  }
   if (!e->scheduled || e->finished) return "the VM is not running";
   if (e->request != Vm_request::none) return "a stop or reset of this VM is in progress";
   const Monitor_vm_state state = state_of(*e);
@@ -263,6 +269,8 @@ std::string_view Vm_manager::vm_action(Vm_id id, Vm_action action) {
     }
     e->vm->set_state(Vm_state::running);
     return {};
+  case Vm_action::start:
+  case Vm_action::destroy: break;  // above
   case Vm_action::stop:
   case Vm_action::reset:
     e->request = action == Vm_action::stop ? Vm_request::stop : Vm_request::reset;
@@ -273,6 +281,41 @@ std::string_view Vm_manager::vm_action(Vm_id id, Vm_action action) {
     return {};
   }
   return "unknown action";
+}
+
+// A stopped VM boots again (under lock_: nothing runs it, and no other request can start meanwhile).
+// Its stopped scheduler task is replaced by a fresh one on the same home CPU; the VMCS is filled
+// when it is first picked, as at the first start.
+std::string_view Vm_manager::start_again(Entry& e) {
+  if (!e.scheduled) return "the VM was never started: it cannot be started again";
+  if (!e.vm->restart()) return "the VM could not be started again (the log says why)";
+  (void)scheduler_.remove_task(e.task);
+  const std::optional<Task_id> task = scheduler_.add_task(
+      Task_config{e.vm->name(), Task_kind::vcpu, u64{1} << e.home_cpu, sched_nominal_weight, e.vm});
+  if (!task) {
+    // The slot just freed is taken by nothing else, so this cannot happen; stay consistent if it does.
+    e.scheduled = false;
+    e.vm->finish();
+    return "no room in the scheduler";
+  }
+  e.task = *task;
+  e.finished = false;
+  e.starved = false;
+  e.user_paused = false;
+  e.vm->set_state(Vm_state::running);
+  Kick k;
+  if (scheduler_.resume(e.task, &k)) kick(k);
+  return {};
+}
+
+// A finished VM leaves the list and the scheduler. Its guest memory and VMCS went back when it
+// stopped; the small Vm record stays (boot/ judges every configured VM at the end).
+std::string_view Vm_manager::destroy(Entry& e) {
+  if (e.scheduled) (void)scheduler_.remove_task(e.task);
+  e.scheduled = false;
+  e.destroyed = true;
+  log_info("vm", "{}: destroyed: removed from the list; its memory had gone back when it stopped", e.vm->name());
+  return {};
 }
 
 Log_level Vm_manager::log_level() { return log_get_level(); }

@@ -1,6 +1,6 @@
 // core/vm_manager.hpp - the VMs hv runs, tied to the scheduler: their life cycle (start, pause,
-// resume, stop, reset), the overcommit wait for frames, and what the monitor sees (it is the
-// Monitor_host). Both builds; the hardware is a parameter (Vm_executor), so tests drive it with a
+// resume, stop, reset, start again, destroy), the overcommit wait for frames, and what the
+// monitor sees (it is the Monitor_host). Both builds; the hardware is a parameter (Vm_executor), so tests drive it with a
 // fake scheduler loop.
 //
 // Threads and CPUs: requests (the monitor's vm_action) may come from any CPU. Whatever needs the
@@ -94,6 +94,7 @@ private:
     bool starved = false;       // waiting for frames
     bool user_paused = false;   // paused by the monitor
     bool resume_after_reset = false;
+    bool destroyed = false;     // `vm destroy`: hidden from everything, its task slot freed
     Vm_request request = Vm_request::none;
     std::array<char, sched_name_capacity> cpu_name{};
   };
@@ -102,6 +103,8 @@ private:
   const Entry* find(const Vm& vm) const;
   Entry* find(Vm_id id);
   [[nodiscard]] Monitor_vm_state state_of(const Entry& e) const;
+  std::string_view start_again(Entry& e);
+  std::string_view destroy(Entry& e);
   void kick(Kick k) const;
 
   Scheduler& scheduler_;

@@ -18,6 +18,7 @@ struct Fake_vm {
   Monitor_vm_info info;
   std::string name;
   Monitor_exit_counts exits;
+  bool destroyed = false;  // gone from the list, as Vm_manager hides a destroyed VM
 };
 
 struct Fake_cpu {
@@ -47,7 +48,7 @@ public:
 
   usize vm_count() override { return vms.size(); }
   bool vm_info(usize index, Monitor_vm_info& out) override {
-    if (index >= vms.size()) return false;
+    if (index >= vms.size() || vms[index].destroyed) return false;
     out = vms[index].info;
     out.name = vms[index].name;
     return true;
@@ -80,6 +81,8 @@ public:
       case Vm_action::resume: vm.info.state = Monitor_vm_state::running; break;
       case Vm_action::stop: vm.info.state = Monitor_vm_state::stopped; break;
       case Vm_action::reset: vm.info.state = Monitor_vm_state::running; break;
+      case Vm_action::start: vm.info.state = Monitor_vm_state::running; break;
+      case Vm_action::destroy: vm.destroyed = true; break;
       }
     }
     return {};
@@ -133,11 +136,12 @@ protected:
 
 TEST_F(MonitorTest, HelpListsEveryCommand) {
   const auto lines = run("help");
-  ASSERT_EQ(lines.size(), 7u);
+  ASSERT_EQ(lines.size(), 8u);
   EXPECT_EQ(lines[0], "help                             this list");
   EXPECT_EQ(lines[1], "info vms                         VMs: state, memory configured and populated, CPU, CPU time, exits");
   EXPECT_EQ(lines[5], "vm pause|resume|stop|reset VM    steer a VM (VM: its id or name)");
-  EXPECT_EQ(lines[6], "log error|warn|info|debug|trace  set the log level");
+  EXPECT_EQ(lines[6], "vm start|destroy VM              boot a stopped VM again; remove a finished one");
+  EXPECT_EQ(lines[7], "log error|warn|info|debug|trace  set the log level");
   for (const char* word : {"info mem", "info exits VM", "info sched"}) {
     bool found = false;
     for (const auto& l : lines) found = found || l.rfind(word, 0) == 0;
@@ -260,6 +264,21 @@ TEST_F(MonitorTest, ANumberIsAnIdFirstThenAName) {
   EXPECT_THAT(run("vm pause 2"), ElementsAre("vm 7 (2): paused"));
 }
 
+TEST_F(MonitorTest, AStoppedVmStartsAgainAndAFinishedOneCanBeDestroyed) {
+  EXPECT_THAT(run("vm start hello"), ElementsAre("vm 3 (hello): started"));
+  EXPECT_THAT(host.changes, ElementsAre("start 3"));
+  host.changes.clear();
+  EXPECT_EQ(run_error("vm start hello"), "error: vm start: vm 3 (hello) is running; start needs a stopped VM");
+  EXPECT_EQ(run_error("vm destroy memtest1"),
+            "error: vm destroy: vm 1 (memtest1) is running; destroy needs a stopped or failed VM");
+  EXPECT_THAT(run("vm stop hello"), ElementsAre("vm 3 (hello): stopped"));
+  EXPECT_THAT(run("vm destroy hello"), ElementsAre("vm 3 (hello): destroyed"));
+  EXPECT_THAT(host.changes, ElementsAre("stop 3", "destroy 3"));
+  host.changes.clear();
+  EXPECT_EQ(run_error("vm start hello"), "error: vm start: no VM \"hello\"; expected a VM's id or name (see \"info vms\")");
+  for (const auto& line : run("info vms")) EXPECT_EQ(line.find("hello"), std::string::npos) << line;
+}
+
 TEST_F(MonitorTest, StopIsAllowedFromReady) {
   EXPECT_THAT(run("vm stop 7"), ElementsAre("vm 7 (2): stopped"));
   EXPECT_THAT(host.changes, ElementsAre("stop 7"));
@@ -308,11 +327,11 @@ TEST_F(MonitorTest, InfoErrors) {
 }
 
 TEST_F(MonitorTest, VmSyntaxErrors) {
-  EXPECT_EQ(run_error("vm"), "error: vm: missing action; expected: vm pause|resume|stop|reset VM");
-  EXPECT_EQ(run_error("vm kill 1"), "error: vm: unknown action \"kill\"; expected: vm pause|resume|stop|reset VM");
+  EXPECT_EQ(run_error("vm"), "error: vm: missing action; expected: vm pause|resume|stop|reset|start|destroy VM");
+  EXPECT_EQ(run_error("vm kill 1"), "error: vm: unknown action \"kill\"; expected: vm pause|resume|stop|reset|start|destroy VM");
   EXPECT_EQ(run_error("vm pause"), "error: vm pause: missing VM; expected: vm pause VM (a VM's id or name)");
-  EXPECT_EQ(run_error("vm pause 1 2"), "error: vm pause: unexpected \"2\"; expected: vm pause|resume|stop|reset VM");
-  EXPECT_EQ(run_error("vm pause 1 2 3 4 5"), "error: vm pause: unexpected \"2\"; expected: vm pause|resume|stop|reset VM");
+  EXPECT_EQ(run_error("vm pause 1 2"), "error: vm pause: unexpected \"2\"; expected: vm pause|resume|stop|reset|start|destroy VM");
+  EXPECT_EQ(run_error("vm pause 1 2 3 4 5"), "error: vm pause: unexpected \"2\"; expected: vm pause|resume|stop|reset|start|destroy VM");
   EXPECT_EQ(run_error("vm pause nosuch"), "error: vm pause: no VM \"nosuch\"; expected a VM's id or name (see \"info vms\")");
   EXPECT_EQ(run_error("vm pause 4"), "error: vm pause: no VM \"4\"; expected a VM's id or name (see \"info vms\")");
   EXPECT_EQ(run_error("vm pause MEMTEST1"),
@@ -340,6 +359,8 @@ TEST(MonitorActions, AllowedTable) {
       {Vm_action::resume, {S::paused}},
       {Vm_action::stop, {S::ready, S::running, S::paused}},
       {Vm_action::reset, {S::running, S::paused}},
+      {Vm_action::start, {S::stopped}},
+      {Vm_action::destroy, {S::stopped, S::failed}},
   };
   for (const auto& row : table) {
     for (S s : {S::created, S::ready, S::running, S::paused, S::stopped, S::failed}) {

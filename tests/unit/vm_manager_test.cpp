@@ -236,6 +236,56 @@ TEST_F(VmManager, AFailedResetStopsTheVm) {
   EXPECT_EQ(executor.released.size(), 1u);
 }
 
+TEST_F(VmManager, AStoppedVmStartsAgainFromItsImageOnItsHomeCpu) {
+  Vm& a = make_vm("a", 8, 1);
+  manager.start_all();
+  const u64 after_load = a.populated_bytes();
+  touch(a, 0x600000);
+  EXPECT_NE(manager.vm_action(a.id(), Vm_action::start), "") << "a running VM is not started again";
+  EXPECT_EQ(slice(1, Slice_end::stopped), &a);
+  EXPECT_TRUE(manager.all_finished());
+  EXPECT_EQ(a.populated_bytes(), after_load + 2 * MiB) << "what it had at the end";
+  const u64 free_stopped = frames.stats().free_frames;
+  a.vcpu().regs.rax = 42;
+  EXPECT_EQ(manager.vm_action(a.id(), Vm_action::start), "");
+  EXPECT_EQ(info(0).state, Monitor_vm_state::running);
+  EXPECT_FALSE(manager.all_finished());
+  EXPECT_EQ(a.populated_bytes(), after_load) << "empty guest memory with the image loaded";
+  EXPECT_LT(frames.stats().free_frames, free_stopped);
+  EXPECT_EQ(a.vcpu().regs.rax, 0u);
+  EXPECT_EQ(a.vcpu().stop.kind, Vcpu_stop_kind::none);
+  EXPECT_EQ(slice(0), nullptr) << "still its home CPU only";
+  EXPECT_EQ(slice(1), &a);
+  EXPECT_EQ(sink.count("a: started again"), 1u);
+  // And it can stop again like the first time, giving everything back.
+  EXPECT_EQ(slice(1, Slice_end::stopped), &a);
+  EXPECT_TRUE(manager.all_finished());
+  EXPECT_EQ(executor.released.size(), 2u);
+}
+
+TEST_F(VmManager, DestroyRemovesAFinishedVmFromTheListAndFreesItsSchedulerSlot) {
+  Vm& a = make_vm("a", 8, 1);
+  Vm& b = make_vm("b", 8, 1);
+  manager.start_all();
+  EXPECT_NE(manager.vm_action(a.id(), Vm_action::destroy), "") << "a running VM must be stopped first";
+  const u64 free_before_stop = frames.stats().free_frames;
+  EXPECT_EQ(manager.vm_action(a.id(), Vm_action::stop), "");
+  EXPECT_EQ(manager.service(1, executor), 1u);
+  EXPECT_GT(frames.stats().free_frames, free_before_stop) << "its memory went back at the stop";
+  const std::optional<Task_id> task = manager.task_of(a);
+  ASSERT_TRUE(task.has_value());
+  EXPECT_EQ(manager.vm_action(a.id(), Vm_action::destroy), "");
+  EXPECT_FALSE(sched.task_info(*task).has_value()) << "the scheduler slot is free";
+  Monitor_vm_info out;
+  EXPECT_FALSE(manager.vm_info(0, out)) << "gone from info vms";
+  EXPECT_EQ(info(1).name, "b");
+  EXPECT_FALSE(manager.task_of(a).has_value());
+  EXPECT_NE(manager.vm_action(a.id(), Vm_action::start), "") << "a destroyed VM is found by nobody";
+  EXPECT_EQ(sink.count("a: destroyed"), 1u);
+  EXPECT_EQ(slice(1), &b) << "the other VM runs on";
+  EXPECT_FALSE(manager.all_finished());
+}
+
 TEST_F(VmManager, UnstartedVmsAreListedAndCountAsFinished) {
   Vm_config c;
   (void)c.name.assign("broken");
@@ -247,7 +297,11 @@ TEST_F(VmManager, UnstartedVmsAreListedAndCountAsFinished) {
   EXPECT_EQ(info(0).state, Monitor_vm_state::failed);
   EXPECT_EQ(info(0).cpu, monitor_no_cpu);
   EXPECT_NE(manager.vm_action(7, Vm_action::stop), "");
+  EXPECT_NE(manager.vm_action(7, Vm_action::start), "") << "it never started: nothing to start again";
   EXPECT_NE(manager.vm_action(99, Vm_action::stop), "");
+  EXPECT_EQ(manager.vm_action(7, Vm_action::destroy), "") << "a failed VM can be removed";
+  Monitor_vm_info out;
+  EXPECT_FALSE(manager.vm_info(0, out));
 }
 
 TEST_F(VmManager, CpuInfoNamesWhatRunsThere) {
