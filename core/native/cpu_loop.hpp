@@ -47,8 +47,8 @@ struct Cpu_loop_shared {
 
 // Runs the loop on `cpu` until shared.finished (never, when shared.stay).
 void cpu_loop_run(Per_cpu& cpu, Cpu_loop_shared& shared);
-// Makes `cpu` look at its queue soon: ends its idle wait (a running guest notices at its slice
-// end; no IPI yet).
+// Makes `cpu` look at its queue now: a flag, and for another CPU a kick IPI that ends its idle
+// HLT or the slice of the guest running there (host_interrupts.hpp).
 void cpu_loop_kick(u32 cpu);
 
 } // namespace hv
