@@ -4,7 +4,7 @@
 #include "arch/x86/native/host_idt.hpp"
 #include "arch/x86/native/local_apic.hpp"
 #include "boot/mp.hpp"
-#include "core/log.hpp"
+#include "lib/log.hpp"
 #include <cstring>
 
 extern "C" const hv::u8 hv_ap_trampoline_start[], hv_ap_trampoline_end[], hv_ap_tramp_gdtr[], hv_ap_tramp_gdt[],

@@ -2,7 +2,7 @@
 // headers call std::__throw_* where a hosted program would throw (string_view::substr past
 // the end, for instance); without exceptions such a call is a hypervisor bug: panic.
 // Freestanding build only.
-#include "core/panic.hpp"
+#include "lib/panic.hpp"
 
 namespace std {
 

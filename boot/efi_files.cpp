@@ -4,7 +4,7 @@
 // survive ExitBootServices and which the frame allocator never manages. Freestanding only.
 #include "boot/efi.hpp"
 #include "boot/esp_files.hpp"
-#include "core/log.hpp"
+#include "lib/log.hpp"
 #include <cstring>
 
 namespace hv::boot {

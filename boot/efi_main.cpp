@@ -14,7 +14,7 @@
 #include "boot/mp.hpp"
 #include "boot/platform.hpp"
 #include "core/cpu_work.hpp"
-#include "core/log.hpp"
+#include "lib/log.hpp"
 #include "hv_version.hpp"
 #include "vmx/native/vmx_root.hpp"
 #include "vmx/vmx_capabilities.hpp"

@@ -1,7 +1,7 @@
 // boot/efi_memory_map.cpp - GetMemoryMap into static storage, conversion to Memory_region, and
 // ExitBootServices with the retry loop. Freestanding build only.
 #include "boot/efi.hpp"
-#include "core/log.hpp"
+#include "lib/log.hpp"
 
 namespace hv::boot {
 namespace {

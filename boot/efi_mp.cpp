@@ -6,7 +6,7 @@
 // of its own, so an AP started through MP services would not stay ours.
 #include "boot/efi.hpp"
 #include "boot/mp.hpp"
-#include "core/log.hpp"
+#include "lib/log.hpp"
 #include <cstring>
 
 namespace hv::boot {

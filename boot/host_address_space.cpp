@@ -11,7 +11,7 @@
 #include "arch/x86/native/instructions.hpp"
 #include "arch/x86/native/vmx_instructions.hpp"
 #include "boot/host_space.hpp"
-#include "core/log.hpp"
+#include "lib/log.hpp"
 #include "mm/host_page_tables.hpp"
 #include "mm/pool_frame_source.hpp"
 
@@ -59,7 +59,7 @@ bool switch_to_host_page_tables(std::span<const Memory_region> map, u64 trampoli
     log_error("mm", "building the host page tables failed ({})", e == Host_map_error::out_of_memory ? "pool exhausted" : "bad range");
     return false;
   }
-  x86::wrmsr(msr::IA32_EFER, x86::rdmsr(msr::IA32_EFER) | (1ull << 11));  // NXE before NX bits go live
+  x86::wrmsr(msr::IA32_EFER, x86::rdmsr(msr::IA32_EFER) | msr::EFER_NXE);  // before NX bits go live
   x86::write_cr3(pt.cr3().value());
   log_info("mm", "host page tables loaded: identity map of {} GiB with {} pages, {} table pages; image {}..{} (text {}..{} RX, rodata RO, data RW NX)",
            top / GiB, has_1g ? "1 GiB" : "2 MiB", pt.table_pages(), Hpa(page_down(__hv_image_start)),

@@ -3,7 +3,7 @@
 // self-check. Freestanding build only.
 #include "boot/memory_setup.hpp"
 #include "arch/x86/native/instructions.hpp"
-#include "core/log.hpp"
+#include "lib/log.hpp"
 #include "mm/memory_map_import.hpp"
 #include "mm/self_check.hpp"
 #include "vmx/native/native_invept.hpp"

@@ -2,7 +2,7 @@
 // Freestanding build only.
 #pragma once
 #include "boot/efi.hpp"
-#include "core/per_cpu.hpp"
+#include "lib/per_cpu.hpp"
 
 namespace hv::boot {
 

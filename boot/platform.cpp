@@ -2,7 +2,8 @@
 #include "boot/platform.hpp"
 #include "core/console.hpp"
 #include "core/machine_stop.hpp"
-#include "core/panic.hpp"
+#include "lib/native/register_dump.hpp"
+#include "lib/panic.hpp"
 #include <cstring>
 
 namespace hv::boot {

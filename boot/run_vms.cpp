@@ -9,7 +9,7 @@
 #include "arch/x86/native/vmx_instructions.hpp"
 #include "core/config.hpp"
 #include "core/cpu_work.hpp"
-#include "core/log.hpp"
+#include "lib/log.hpp"
 #include "core/native/cpu_loop.hpp"
 #include "core/native/monitor_console.hpp"
 #include "core/vm.hpp"

@@ -15,6 +15,7 @@ file(GLOB HV_EFI_ONLY_SOURCES CONFIGURE_DEPENDS
   ${CMAKE_SOURCE_DIR}/arch/x86/native/*.cpp
   ${CMAKE_SOURCE_DIR}/vmx/native/*.cpp
   ${CMAKE_SOURCE_DIR}/core/native/*.cpp
+  ${CMAKE_SOURCE_DIR}/lib/native/*.cpp
   ${CMAKE_SOURCE_DIR}/arch/x86/native/*.S)
 
 set(HV_FREESTANDING_FLAGS

@@ -172,11 +172,26 @@ Acpi_power_off find_acpi_power_off(Physical_reader& memory, Hpa rsdp_address) {
   return plan;
 }
 
+namespace {
+// PM1 control register bits (ACPI 6.5, 4.8 "PM1 Control Registers"): SCI_EN (0), BM_RLD (1),
+// GBL_RLS (2) and the rest keep what the register holds; only the sleep type and enable are ours.
+constexpr u16 pm1_slp_typ_shift = 10;
+constexpr u16 pm1_slp_typ_mask = 7u << pm1_slp_typ_shift;  // SLP_TYPx, bits 12:10
+constexpr u16 pm1_slp_en = 1u << 13;
+
+// Read-modify-write of one PM1 control block: clearing SCI_EN would hand the machine back to
+// legacy (SMI) mode just as we ask it to sleep.
+void enter_sleep_state(Port_io& io, u16 port, u8 sleep_type) {
+  const u16 kept = static_cast<u16>(io.in16(port) & ~(pm1_slp_typ_mask | pm1_slp_en));
+  const u16 sleep = static_cast<u16>(((sleep_type & 7u) << pm1_slp_typ_shift) | pm1_slp_en);
+  io.out16(port, static_cast<u16>(kept | sleep));
+}
+} // namespace
+
 void acpi_power_off(Port_io& io, const Acpi_power_off& plan) {
   if (!plan.available) return;
-  constexpr u16 SLP_EN = 1u << 13;
-  io.out16(plan.pm1a_control, static_cast<u16>((plan.sleep_type_a << 10) | SLP_EN));
-  if (plan.pm1b_control != 0) io.out16(plan.pm1b_control, static_cast<u16>((plan.sleep_type_b << 10) | SLP_EN));
+  enter_sleep_state(io, plan.pm1a_control, plan.sleep_type_a);
+  if (plan.pm1b_control != 0) enter_sleep_state(io, plan.pm1b_control, plan.sleep_type_b);
 }
 
 } // namespace hv

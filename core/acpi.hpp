@@ -31,7 +31,9 @@ struct Acpi_power_off {
 // Parses the \_S5_ package out of AML bytes (a DSDT or SSDT body). False if absent/malformed.
 [[nodiscard]] bool find_s5_sleep_types(const u8* aml, usize length, u8& type_a, u8& type_b);
 
-// Writes SLP_TYP | SLP_EN to the PM1 control blocks. Returns only if the machine did not stop.
+// Sets SLP_TYP and SLP_EN in the PM1 control blocks (PM1a, then PM1b if present), each by
+// read-modify-write: every other bit (SCI_EN above all) keeps the value read. Returns only if
+// the machine did not stop.
 void acpi_power_off(Port_io& io, const Acpi_power_off& plan);
 
 } // namespace hv

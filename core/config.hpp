@@ -14,7 +14,7 @@
 //   then start each VM of g_config.vm_list() that is valid and autostart.
 #pragma once
 #include "core/config_model.hpp"
-#include "core/format.hpp"
+#include "lib/format.hpp"
 
 namespace hv {
 

@@ -5,7 +5,7 @@
 // parser and the message formatter: core/config.hpp.
 #pragma once
 #include "arch/x86/types.hpp"
-#include "core/log.hpp"
+#include "lib/log.hpp"
 #include <array>
 #include <span>
 #include <string_view>

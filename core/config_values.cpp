@@ -70,30 +70,6 @@ void Config_reporter::emit(u32 line, u32 column, u32 vm, std::string_view fmt, s
   vformat(writer, fmt, args);
 }
 
-Quoted::Quoted(std::string_view text) {
-  if (text.empty()) {
-    text_.write("nothing");
-    return;
-  }
-  text_.put('"');
-  for (char c : text) {
-    if (text_.size() > 40) {
-      text_.write("...");
-      break;
-    }
-    const auto u = static_cast<u8>(c);
-    if (c == '"' || c == '\\') {
-      text_.put('\\');
-      text_.put(c);
-    } else if (u >= 0x20 && u < 0x7f) {
-      text_.put(c);
-    } else {
-      format_to(text_, "\\x{:02x}", u);
-    }
-  }
-  text_.put('"');
-}
-
 Char_text::Char_text(char c) {
   const auto u = static_cast<u8>(c);
   if (u > 0x20 && u < 0x7f) format_to(text_, "'{}'", c);

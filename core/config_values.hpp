@@ -3,7 +3,8 @@
 // Not for other users: include core/config.hpp.
 #pragma once
 #include "core/config_model.hpp"
-#include "core/format.hpp"
+#include "lib/format.hpp"
+#include "lib/quoted_text.hpp"
 #include <optional>
 
 namespace hv {
@@ -51,15 +52,13 @@ struct Config_value {
   }
 };
 
-// A text shown in a message: "64x" in quotes, cut after 40 characters ("abc..."), characters
-// outside printable ASCII as \xNN; an empty text reads `nothing`.
-class Quoted {
+// A text shown in a message: "64x" in quotes, cut after 40 bytes as shown ("abc..."), '"' and
+// '\' escaped, characters outside printable ASCII as \xNN; an empty text reads `nothing`.
+inline constexpr Quote_style config_quote_style{40, Quote_style::Escapes::c_style, Quote_style::Cut_mark::inside,
+                                                "nothing"};
+class Quoted final : public Quoted_text<quoted_text_max_size(config_quote_style)> {
 public:
-  explicit Quoted(std::string_view text);
-  [[nodiscard]] std::string_view view() const { return text_.view(); }
-
-private:
-  Fixed_text<64> text_;
+  explicit Quoted(std::string_view text) : Quoted_text(text, config_quote_style) {}
 };
 
 // One character in a message: '.' for printable ASCII, 0x1b otherwise.

@@ -7,8 +7,8 @@
 // keeps their prompt and text at the bottom and every log line starts in column 0 (as a
 // terminal, the session player and the transcript checks all expect).
 #pragma once
-#include "core/log.hpp"
-#include "core/spinlock.hpp"
+#include "lib/log.hpp"
+#include "lib/spinlock.hpp"
 #include "core/uart_16550.hpp"
 #include <array>
 

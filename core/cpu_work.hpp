@@ -2,7 +2,7 @@
 // per CPU). Both builds. The scheduler replaces this as the way CPUs get work; until then a
 // CPU runs one piece of work at a time, in the order it is posted.
 #pragma once
-#include "core/per_cpu.hpp"
+#include "lib/per_cpu.hpp"
 
 namespace hv {
 

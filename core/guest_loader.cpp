@@ -1,5 +1,6 @@
 // core/guest_loader.cpp - see guest_loader.hpp. Both builds.
 #include "core/guest_loader.hpp"
+#include "arch/x86/msr.hpp"
 #include "arch/x86/page_table_entry.hpp"
 #include "arch/x86/segment_descriptor.hpp"
 #include "devices/hypercall.hpp"
@@ -103,7 +104,7 @@ Guest_load_result load_guest(const Guest_load_request& req, Guest_physical_write
   s.cr0 = (1ull << 0) | (1ull << 1) | (1ull << 4) | (1ull << 5) | (1ull << 16) | (1ull << 31);  // PE MP ET NE WP PG
   s.cr3 = guest_layout::pml4;
   s.cr4 = 1ull << 5;                                  // PAE
-  s.efer = (1ull << 8) | (1ull << 10) | (1ull << 11); // LME LMA NXE
+  s.efer = msr::EFER_LME | msr::EFER_LMA | msr::EFER_NXE;
   s.gdtr_base = guest_layout::gdt;
   s.gdtr_limit = sizeof gdt - 1;
   return out;

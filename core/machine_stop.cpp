@@ -1,6 +1,6 @@
 // core/machine_stop.cpp - see machine_stop.hpp. Both builds.
 #include "core/machine_stop.hpp"
-#include "core/log.hpp"
+#include "lib/log.hpp"
 
 namespace hv {
 namespace {

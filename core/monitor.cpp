@@ -199,17 +199,6 @@ bool vm_action_allowed(Vm_action action, Monitor_vm_state state) {
   return false;
 }
 
-Shown_word::Shown_word(std::string_view word) {
-  constexpr usize shown = 32;
-  text_.put('"');
-  for (usize i = 0; i < word.size() && i < shown; ++i) {
-    const char c = word[i];
-    text_.put(c >= 0x20 && c <= 0x7e ? c : '?');
-  }
-  text_.put('"');
-  if (word.size() > shown) text_.write("...");
-}
-
 void Monitor::execute(std::string_view line, Log_sink& sink) {
   Monitor_out out(sink);
   const Words w = split(line);

@@ -14,7 +14,7 @@
 #pragma once
 #include "arch/x86/vmx_exit_reason.hpp"
 #include "core/line_editor.hpp"
-#include "core/log.hpp"
+#include "lib/log.hpp"
 #include "mm/frame_allocator.hpp"
 #include <string_view>
 

@@ -3,6 +3,7 @@
 // core/monitor*.cpp.
 #pragma once
 #include "core/monitor.hpp"
+#include "lib/quoted_text.hpp"
 
 namespace hv {
 
@@ -30,15 +31,12 @@ private:
 
 // A word the user typed, for an error message: in double quotes, at most 32 characters (then
 // "..."), anything not printable shown as '?', so a message stays one readable line.
-class Shown_word final {
+inline constexpr Quote_style monitor_word_style{32, Quote_style::Escapes::replace, Quote_style::Cut_mark::outside,
+                                                {}};
+class Shown_word final : public Quoted_text<quoted_text_max_size(monitor_word_style)> {
 public:
-  explicit Shown_word(std::string_view word);
-  [[nodiscard]] std::string_view view() const { return text_.view(); }
-
-private:
-  Fixed_text<40> text_;
+  explicit Shown_word(std::string_view word) : Quoted_text(word, monitor_word_style) {}
 };
-inline Fmt_arg to_fmt_arg(const Shown_word& q) { return to_fmt_arg(q.view()); }
 
 // The show_* functions print the output of one `info` command or of `help`.
 void show_help(Monitor_out& out);

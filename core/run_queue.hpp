@@ -5,7 +5,7 @@
 // `capacity` small entries.
 #pragma once
 #include "arch/x86/types.hpp"
-#include "core/panic.hpp"
+#include "lib/panic.hpp"
 #include <array>
 
 namespace hv {

@@ -14,7 +14,7 @@
 // CPU return a Kick: the caller must interrupt that CPU (IPI) so it calls end_slice/pick_next.
 #pragma once
 #include "core/run_queue.hpp"
-#include "core/spinlock.hpp"
+#include "lib/spinlock.hpp"
 #include <optional>
 #include <string_view>
 

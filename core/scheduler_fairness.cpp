@@ -1,6 +1,6 @@
 // core/scheduler_fairness.cpp - shares against fair shares (see scheduler_fairness.hpp). Both builds.
 #include "core/scheduler_fairness.hpp"
-#include "core/panic.hpp"
+#include "lib/panic.hpp"
 
 namespace hv {
 

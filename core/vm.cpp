@@ -1,7 +1,7 @@
 // core/vm.cpp - see vm.hpp. Both builds.
 #include "core/vm.hpp"
 #include "core/config.hpp"
-#include "core/log.hpp"
+#include "lib/log.hpp"
 #include "vmx/exit_handler.hpp"
 #include <cstring>
 

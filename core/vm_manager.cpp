@@ -1,6 +1,6 @@
 // core/vm_manager.cpp - see vm_manager.hpp. Both builds.
 #include "core/vm_manager.hpp"
-#include "core/log.hpp"
+#include "lib/log.hpp"
 
 namespace hv {
 

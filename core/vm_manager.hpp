@@ -16,7 +16,7 @@
 #pragma once
 #include "core/monitor.hpp"
 #include "core/scheduler.hpp"
-#include "core/spinlock.hpp"
+#include "lib/spinlock.hpp"
 #include "core/vm.hpp"
 
 namespace hv {

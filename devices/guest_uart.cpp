@@ -1,7 +1,7 @@
 // devices/guest_uart.cpp - see guest_uart.hpp. Register behaviour after the PC16550D data sheet.
 #include "devices/guest_uart.hpp"
-#include "core/format.hpp"
-#include "core/log.hpp"
+#include "lib/format.hpp"
+#include "lib/log.hpp"
 
 namespace hv {
 namespace {

@@ -1,6 +1,6 @@
 // mm/buddy_bitmap.cpp - see buddy_bitmap.hpp. Both builds.
 #include "mm/buddy_bitmap.hpp"
-#include "core/panic.hpp"
+#include "lib/panic.hpp"
 #include <cstring>
 
 namespace hv {

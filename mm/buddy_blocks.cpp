@@ -4,7 +4,7 @@
 // the span such a block may stick out of it; those bits are never set, because only blocks inside
 // the span are given back, and merging two free buddies yields their parent, which is inside too.
 #include "mm/buddy_blocks.hpp"
-#include "core/panic.hpp"
+#include "lib/panic.hpp"
 
 namespace hv {
 namespace {

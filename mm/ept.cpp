@@ -1,7 +1,7 @@
 // mm/ept.cpp - EPT life cycle, mapping, translation and leaf iteration. Both builds.
 // Range changes (unmap, protect) are in ept_range_ops.cpp, split and merge in ept_split_merge.cpp.
 #include "mm/ept.hpp"
-#include "core/panic.hpp"
+#include "lib/panic.hpp"
 #include "mm/ept_internal.hpp"
 #include "mm/eptp.hpp"
 #include <cstring>

@@ -1,7 +1,7 @@
 // mm/ept_range_ops.cpp - unmap and protect over a GPA range. Both builds.
 // Both recurse from the PML4 into the tables the range touches, split large leaves that the range
 // covers only partly, and record in the batch what needs an INVEPT (see ept_invalidation.hpp).
-#include "core/panic.hpp"
+#include "lib/panic.hpp"
 #include "mm/ept.hpp"
 #include "mm/ept_internal.hpp"
 

@@ -1,7 +1,7 @@
 // mm/ept_split_merge.cpp - turning a large leaf into a table of smaller leaves and back. Both
 // builds. Neither changes any translation: split needs no INVEPT; merge needs one only because the
 // replaced table page must not be reused while paging-structure caches may still point into it.
-#include "core/panic.hpp"
+#include "lib/panic.hpp"
 #include "mm/ept.hpp"
 #include "mm/ept_internal.hpp"
 

@@ -19,7 +19,7 @@
 //   bits 63:17 reserved (cleared)
 #pragma once
 #include "arch/x86/types.hpp"
-#include "core/format.hpp"
+#include "lib/format.hpp"
 
 namespace hv {
 

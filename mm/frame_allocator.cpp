@@ -3,7 +3,7 @@
 // by whoever owns the frames at that moment (the caller after taking a block, before giving one
 // back). A cache's magazine is touched only by its CPU, and by the lock holder never.
 #include "mm/frame_allocator.hpp"
-#include "core/panic.hpp"
+#include "lib/panic.hpp"
 #include <cstring>
 
 namespace hv {

@@ -15,7 +15,7 @@
 // block head of that order (double free, never allocated, wrong order, misaligned, outside the
 // managed RAM, still shared) is a hypervisor bug: panic.
 #pragma once
-#include "core/spinlock.hpp"
+#include "lib/spinlock.hpp"
 #include "mm/buddy_blocks.hpp"
 #include "mm/direct_map.hpp"
 #include "mm/frame_cache.hpp"

@@ -1,5 +1,5 @@
 // mm/frame_allocator_stats.cpp - Frame_allocator::stats and its log lines. Both builds.
-#include "core/log.hpp"
+#include "lib/log.hpp"
 #include "mm/frame_allocator.hpp"
 
 namespace hv {

@@ -1,6 +1,6 @@
 // mm/frame_table.cpp - see frame_table.hpp. Both builds.
 #include "mm/frame_table.hpp"
-#include "core/panic.hpp"
+#include "lib/panic.hpp"
 #include <atomic>
 #include <limits>
 

@@ -1,8 +1,8 @@
 // mm/guest_memory.cpp - demand population of guest RAM and the VM's memory life cycle. Both builds.
 // Copies in and out of guest memory are in guest_memory_copy.cpp.
 #include "mm/guest_memory.hpp"
-#include "core/log.hpp"
-#include "core/panic.hpp"
+#include "lib/log.hpp"
+#include "lib/panic.hpp"
 #include <cstring>
 
 namespace hv {

@@ -14,7 +14,7 @@
 // what destroy() needs to give every block back with its own order.
 // Thread-safe: vCPUs of one VM may fault concurrently; one lock per VM serialises the changes.
 #pragma once
-#include "core/spinlock.hpp"
+#include "lib/spinlock.hpp"
 #include "mm/ept.hpp"
 #include "mm/memslot.hpp"
 #include "mm/mtrr.hpp"

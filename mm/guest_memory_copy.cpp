@@ -1,6 +1,6 @@
 // mm/guest_memory_copy.cpp - copying between host buffers and guest-physical memory (loaders,
 // hypercall arguments, device emulation). Both builds.
-#include "core/panic.hpp"
+#include "lib/panic.hpp"
 #include "mm/guest_memory.hpp"
 #include <cstring>
 

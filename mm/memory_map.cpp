@@ -1,6 +1,6 @@
 // mm/memory_map.cpp - naming and summarising the firmware memory map. Both builds.
 #include "mm/memory_map.hpp"
-#include "core/log.hpp"
+#include "lib/log.hpp"
 
 namespace hv {
 

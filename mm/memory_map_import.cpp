@@ -4,7 +4,7 @@
 // subtraction happens after all additions, so the result does not depend on the input order.
 // All arithmetic is in 4 KiB frame numbers below 2^40, where nothing can overflow.
 #include "mm/memory_map_import.hpp"
-#include "core/log.hpp"
+#include "lib/log.hpp"
 
 namespace hv {
 namespace {

@@ -1,12 +1,20 @@
 // mm/mtrr.cpp - MTRR decoding and the effective memory type of physical ranges. Both builds.
 #include "mm/mtrr.hpp"
 #include "arch/x86/msr.hpp"
-#include "core/log.hpp"
+#include "lib/log.hpp"
 
 namespace hv {
 
 namespace {
 constexpr u32 cpuid_edx_mtrr = 1u << 12;
+
+// The fixed-range MTRRs in Mtrr_msrs::fixed order.
+constexpr u32 fixed_range_msrs[mtrr_fixed_msr_count] = {
+    msr::IA32_MTRR_FIX64K_00000, msr::IA32_MTRR_FIX16K_80000, msr::IA32_MTRR_FIX16K_A0000,
+    msr::IA32_MTRR_FIX4K_C0000,  msr::IA32_MTRR_FIX4K_C8000,  msr::IA32_MTRR_FIX4K_D0000,
+    msr::IA32_MTRR_FIX4K_D8000,  msr::IA32_MTRR_FIX4K_E0000,  msr::IA32_MTRR_FIX4K_E8000,
+    msr::IA32_MTRR_FIX4K_F0000,  msr::IA32_MTRR_FIX4K_F8000,
+};
 
 constexpr u8 type_bit(Cache_type t) { return static_cast<u8>(1u << static_cast<u8>(t)); }
 
@@ -26,16 +34,13 @@ Mtrr_msrs read_mtrr_msrs(Cpu_access& cpu, u8 max_phys_addr_bits) {
   if (!m.supported) return m;
   m.mtrrcap = cpu.rdmsr(msr::IA32_MTRRCAP);
   m.def_type = cpu.rdmsr(msr::IA32_MTRR_DEF_TYPE);
-  if (m.mtrrcap & mtrr_msr::MTRRCAP_FIX) {
-    m.fixed[0] = cpu.rdmsr(mtrr_msr::IA32_MTRR_FIX64K_00000);
-    m.fixed[1] = cpu.rdmsr(mtrr_msr::IA32_MTRR_FIX16K_80000);
-    m.fixed[2] = cpu.rdmsr(mtrr_msr::IA32_MTRR_FIX16K_A0000);
-    for (u32 i = 0; i < 8; ++i) m.fixed[3 + i] = cpu.rdmsr(mtrr_msr::IA32_MTRR_FIX4K_C0000 + i);
+  if (m.mtrrcap & msr::MTRRCAP_FIX) {
+    for (usize i = 0; i < mtrr_fixed_msr_count; ++i) m.fixed[i] = cpu.rdmsr(fixed_range_msrs[i]);
   }
-  const u64 vcnt = m.mtrrcap & mtrr_msr::MTRRCAP_VCNT_MASK;
+  const u64 vcnt = m.mtrrcap & msr::MTRRCAP_VCNT_MASK;
   for (u32 i = 0; i < vcnt && i < mtrr_max_variable; ++i) {
-    m.variable[i].physbase = cpu.rdmsr(mtrr_msr::IA32_MTRR_PHYSBASE0 + 2 * i);
-    m.variable[i].physmask = cpu.rdmsr(mtrr_msr::IA32_MTRR_PHYSMASK0 + 2 * i);
+    m.variable[i].physbase = cpu.rdmsr(msr::IA32_MTRR_PHYSBASE0 + 2 * i);
+    m.variable[i].physmask = cpu.rdmsr(msr::IA32_MTRR_PHYSMASK0 + 2 * i);
   }
   return m;
 }
@@ -48,18 +53,18 @@ Cache_type Mtrr_map::checked(u64 encoding) {
 
 Mtrr_map::Mtrr_map(const Mtrr_msrs& m) {
   if (!m.supported) return;  // enabled_ = false: everything UC by the architecture
-  enabled_ = (m.def_type & mtrr_msr::DEF_TYPE_E) != 0;
-  fixed_enabled_ = enabled_ && (m.def_type & mtrr_msr::DEF_TYPE_FE) && (m.mtrrcap & mtrr_msr::MTRRCAP_FIX);
-  default_type_ = checked(m.def_type & mtrr_msr::DEF_TYPE_TYPE_MASK);
+  enabled_ = (m.def_type & msr::MTRR_DEF_TYPE_E) != 0;
+  fixed_enabled_ = enabled_ && (m.def_type & msr::MTRR_DEF_TYPE_FE) && (m.mtrrcap & msr::MTRRCAP_FIX);
+  default_type_ = checked(m.def_type & msr::MTRR_DEF_TYPE_TYPE_MASK);
   if (fixed_enabled_) {
     for (unsigned r = 0; r < mtrr_fixed_msr_count; ++r)
       for (unsigned b = 0; b < 8; ++b) fixed_[r * 8 + b] = checked((m.fixed[r] >> (8 * b)) & 0xFF);
   }
   const u64 addr_mask = ept_entry::address_mask(m.max_phys_addr_bits);
-  const u64 vcnt = m.mtrrcap & mtrr_msr::MTRRCAP_VCNT_MASK;
+  const u64 vcnt = m.mtrrcap & msr::MTRRCAP_VCNT_MASK;
   for (u64 i = 0; i < vcnt && i < mtrr_max_variable; ++i) {
     const auto& v = m.variable[i];
-    if (!(v.physmask & mtrr_msr::PHYSMASK_VALID)) continue;
+    if (!(v.physmask & msr::MTRR_PHYSMASK_VALID)) continue;
     variable_[variable_count_++] = {v.physbase & addr_mask, v.physmask & addr_mask, checked(v.physbase & 0xFF)};
   }
 }

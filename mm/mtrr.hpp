@@ -15,29 +15,12 @@
 #include "arch/x86/address.hpp"
 #include "arch/x86/cpu_access.hpp"
 #include "arch/x86/ept_entry.hpp"
+#include "arch/x86/msr.hpp"  // the MSR numbers and bit names of Mtrr_msrs' values
 #include "mm/ept_types.hpp"
 #include <array>
 #include <optional>
 
 namespace hv {
-
-// MSR numbers beyond arch/x86/msr.hpp's (SDM Vol. 4, table 2-2).
-namespace mtrr_msr {
-inline constexpr u32 IA32_MTRR_PHYSBASE0 = 0x200;  // PHYSBASEn = 0x200 + 2n
-inline constexpr u32 IA32_MTRR_PHYSMASK0 = 0x201;  // PHYSMASKn = 0x201 + 2n
-inline constexpr u32 IA32_MTRR_FIX64K_00000 = 0x250;
-inline constexpr u32 IA32_MTRR_FIX16K_80000 = 0x258;
-inline constexpr u32 IA32_MTRR_FIX16K_A0000 = 0x259;
-inline constexpr u32 IA32_MTRR_FIX4K_C0000 = 0x268;  // .. IA32_MTRR_FIX4K_F8000 = 0x26F
-inline constexpr u64 MTRRCAP_VCNT_MASK = 0xFF;
-inline constexpr u64 MTRRCAP_FIX = 1ull << 8;
-inline constexpr u64 MTRRCAP_WC = 1ull << 10;
-inline constexpr u64 MTRRCAP_SMRR = 1ull << 11;
-inline constexpr u64 DEF_TYPE_TYPE_MASK = 0xFF;
-inline constexpr u64 DEF_TYPE_FE = 1ull << 10;
-inline constexpr u64 DEF_TYPE_E = 1ull << 11;
-inline constexpr u64 PHYSMASK_VALID = 1ull << 11;
-} // namespace mtrr_msr
 
 inline constexpr unsigned mtrr_fixed_msr_count = 11;
 inline constexpr unsigned mtrr_max_variable = 32;  // more than any CPU has (VCNT is 8..10 today)

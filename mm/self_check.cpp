@@ -1,6 +1,6 @@
 // mm/self_check.cpp - see self_check.hpp. Both builds.
 #include "mm/self_check.hpp"
-#include "core/log.hpp"
+#include "lib/log.hpp"
 
 namespace hv {
 

@@ -6,7 +6,7 @@
 // guest's CR0 is checked on VM entry with two exceptions (SDM Vol. 3C 27.3.1.1): PE and PG need
 // not be 1 when "unrestricted guest" is 1, and NW/CD are never checked; also PG = 1 needs PE = 1.
 #pragma once
-#include "core/format.hpp"
+#include "lib/format.hpp"
 #include "vmx/vmx_capabilities.hpp"
 
 namespace hv {

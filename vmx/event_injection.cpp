@@ -1,6 +1,6 @@
 // vmx/event_injection.cpp - building, re-injecting and combining guest events. Both builds.
 #include "vmx/event_injection.hpp"
-#include "core/panic.hpp"
+#include "lib/panic.hpp"
 
 namespace hv {
 namespace {

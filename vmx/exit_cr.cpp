@@ -3,6 +3,7 @@
 // that touches one of those exits here. hv checks the new value as the CPU would (#GP for
 // reserved bits, PG without PE, leaving long mode, setting VMXE) and keeps the guest's view in
 // the read shadow while the real register carries the fixed bits.
+#include "arch/x86/msr.hpp"
 #include "arch/x86/vmcs_fields.hpp"
 #include "vmx/exit_handler.hpp"
 #include "vmx/exit_qualification.hpp"
@@ -19,7 +20,7 @@ Exit_action inject_gp(Exit_context& ctx) {
   return raise_exception(ctx, hardware_exception(exception_vector::GP, 0));
 }
 
-bool long_mode_active(Exit_context& ctx) { return ctx.vmcs.read(vmcs::GUEST_IA32_EFER) & (1u << 10); }
+bool long_mode_active(Exit_context& ctx) { return ctx.vmcs.read(vmcs::GUEST_IA32_EFER) & msr::EFER_LMA; }
 
 Exit_action write_cr0(Exit_context& ctx, u64 value) {
   if (value >> 32) return inject_gp(ctx);

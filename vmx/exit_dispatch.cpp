@@ -3,7 +3,7 @@
 // dump, and exit statistics. Both builds.
 #include "arch/x86/vmcs_fields.hpp"
 #include "arch/x86/vmx_interruption.hpp"
-#include "core/log.hpp"
+#include "lib/log.hpp"
 #include "vmx/exit_handler.hpp"
 #include "vmx/exit_reason_names.hpp"
 #include <array>

@@ -4,7 +4,7 @@
 // out_of_memory) and the faulting access is retried once frames return (overcommit); MMIO slots have no device models yet. A misconfiguration means hv wrote a bad EPT
 // entry: a hypervisor bug, so panic with the guest's state.
 #include "arch/x86/vmcs_fields.hpp"
-#include "core/panic.hpp"
+#include "lib/panic.hpp"
 #include "mm/guest_memory.hpp"
 #include "vmx/exit_handler.hpp"
 #include "mm/ept_violation.hpp"

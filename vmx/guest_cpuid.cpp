@@ -1,7 +1,7 @@
 // vmx/guest_cpuid.cpp - see guest_cpuid.hpp: the model (build, model_answer) and the answer table
 // built from it. Both builds.
 #include "vmx/guest_cpuid.hpp"
-#include "core/panic.hpp"
+#include "lib/panic.hpp"
 #include <bit>
 #include <cstring>
 

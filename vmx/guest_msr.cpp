@@ -4,8 +4,6 @@
 namespace hv {
 namespace {
 
-namespace n = guest_msr_number;
-
 // Slot order: the table below, the names, and slot_of() agree.
 enum Slot : usize {
   efer, star, lstar, cstar, fmask, fs_base, gs_base, kernel_gs_base, tsc_aux,
@@ -15,6 +13,7 @@ enum Slot : usize {
   slot_end
 };
 static_assert(slot_end == Guest_msrs::slot_count);
+static_assert(msr::IA32_MTRR_FIX4K_F8000 - msr::IA32_MTRR_FIX4K_C0000 == mtrr_fix4k_last - mtrr_fix4k_first);
 
 struct Slot_info {
   u32 msr;
@@ -34,23 +33,23 @@ constexpr Slot_info slots[Guest_msrs::slot_count] = {
     {msr::IA32_SYSENTER_ESP, "IA32_SYSENTER_ESP"},
     {msr::IA32_SYSENTER_EIP, "IA32_SYSENTER_EIP"},
     {msr::IA32_PAT, "IA32_PAT"},
-    {n::IA32_MISC_ENABLE, "IA32_MISC_ENABLE"},
-    {n::IA32_APIC_BASE, "IA32_APIC_BASE"},
+    {msr::IA32_MISC_ENABLE, "IA32_MISC_ENABLE"},
+    {msr::IA32_APIC_BASE, "IA32_APIC_BASE"},
     {msr::IA32_FEATURE_CONTROL, "IA32_FEATURE_CONTROL"},
-    {n::IA32_BIOS_SIGN_ID, "IA32_BIOS_SIGN_ID"},
+    {msr::IA32_BIOS_SIGN_ID, "IA32_BIOS_SIGN_ID"},
     {msr::IA32_MTRRCAP, "IA32_MTRRCAP"},
     {msr::IA32_MTRR_DEF_TYPE, "IA32_MTRR_DEF_TYPE"},
-    {n::IA32_MTRR_FIX64K_00000, "IA32_MTRR_FIX64K_00000"},
-    {n::IA32_MTRR_FIX16K_80000, "IA32_MTRR_FIX16K_80000"},
-    {n::IA32_MTRR_FIX16K_A0000, "IA32_MTRR_FIX16K_A0000"},
-    {0x268, "IA32_MTRR_FIX4K_C0000"},
-    {0x269, "IA32_MTRR_FIX4K_C8000"},
-    {0x26A, "IA32_MTRR_FIX4K_D0000"},
-    {0x26B, "IA32_MTRR_FIX4K_D8000"},
-    {0x26C, "IA32_MTRR_FIX4K_E0000"},
-    {0x26D, "IA32_MTRR_FIX4K_E8000"},
-    {0x26E, "IA32_MTRR_FIX4K_F0000"},
-    {0x26F, "IA32_MTRR_FIX4K_F8000"},
+    {msr::IA32_MTRR_FIX64K_00000, "IA32_MTRR_FIX64K_00000"},
+    {msr::IA32_MTRR_FIX16K_80000, "IA32_MTRR_FIX16K_80000"},
+    {msr::IA32_MTRR_FIX16K_A0000, "IA32_MTRR_FIX16K_A0000"},
+    {msr::IA32_MTRR_FIX4K_C0000, "IA32_MTRR_FIX4K_C0000"},
+    {msr::IA32_MTRR_FIX4K_C8000, "IA32_MTRR_FIX4K_C8000"},
+    {msr::IA32_MTRR_FIX4K_D0000, "IA32_MTRR_FIX4K_D0000"},
+    {msr::IA32_MTRR_FIX4K_D8000, "IA32_MTRR_FIX4K_D8000"},
+    {msr::IA32_MTRR_FIX4K_E0000, "IA32_MTRR_FIX4K_E0000"},
+    {msr::IA32_MTRR_FIX4K_E8000, "IA32_MTRR_FIX4K_E8000"},
+    {msr::IA32_MTRR_FIX4K_F0000, "IA32_MTRR_FIX4K_F0000"},
+    {msr::IA32_MTRR_FIX4K_F8000, "IA32_MTRR_FIX4K_F8000"},
 };
 
 // PAT entries may hold UC, WC, WT, WP, WB, UC- (SDM Vol. 3A 13.12.2); MTRRs all but UC-.
@@ -69,7 +68,7 @@ constexpr bool every_byte(u64 v) {
 Guest_msrs::Guest_msrs(const Guest_msr_config& config, u32 vcpu_index) : config_(config) {
   values_[pat] = guest_pat_default;
   values_[misc_enable] = guest_misc_enable_value;
-  values_[apic_base] = guest_apic_base_default | apic_base_enable | (vcpu_index == 0 ? apic_base_bsp : 0);
+  values_[apic_base] = guest_apic_base_default | msr::APIC_BASE_EN | (vcpu_index == 0 ? msr::APIC_BASE_BSP : 0);
   values_[feature_control] = guest_feature_control_value;
   values_[bios_sign_id] = u64{config.microcode_revision} << 32;
   values_[mtrrcap] = guest_mtrrcap_value;
@@ -81,18 +80,19 @@ usize Guest_msrs::slot_of(u32 m) {
   if (m >= msr::IA32_EFER && m <= msr::IA32_FMASK) return efer + (m - msr::IA32_EFER);
   if (m >= msr::IA32_FS_BASE && m <= msr::IA32_TSC_AUX) return fs_base + (m - msr::IA32_FS_BASE);
   if (m >= msr::IA32_SYSENTER_CS && m <= msr::IA32_SYSENTER_EIP) return sysenter_cs + (m - msr::IA32_SYSENTER_CS);
-  if (m >= 0x268 && m <= 0x26F) return mtrr_fix4k_first + (m - 0x268);
+  if (m >= msr::IA32_MTRR_FIX4K_C0000 && m <= msr::IA32_MTRR_FIX4K_F8000)
+    return mtrr_fix4k_first + (m - msr::IA32_MTRR_FIX4K_C0000);
   switch (m) {
   case msr::IA32_PAT: return pat;
-  case n::IA32_MISC_ENABLE: return misc_enable;
-  case n::IA32_APIC_BASE: return apic_base;
+  case msr::IA32_MISC_ENABLE: return misc_enable;
+  case msr::IA32_APIC_BASE: return apic_base;
   case msr::IA32_FEATURE_CONTROL: return feature_control;
-  case n::IA32_BIOS_SIGN_ID: return bios_sign_id;
+  case msr::IA32_BIOS_SIGN_ID: return bios_sign_id;
   case msr::IA32_MTRRCAP: return mtrrcap;
   case msr::IA32_MTRR_DEF_TYPE: return mtrr_def_type;
-  case n::IA32_MTRR_FIX64K_00000: return mtrr_fix64k_00000;
-  case n::IA32_MTRR_FIX16K_80000: return mtrr_fix16k_80000;
-  case n::IA32_MTRR_FIX16K_A0000: return mtrr_fix16k_a0000;
+  case msr::IA32_MTRR_FIX64K_00000: return mtrr_fix64k_00000;
+  case msr::IA32_MTRR_FIX16K_80000: return mtrr_fix16k_80000;
+  case msr::IA32_MTRR_FIX16K_A0000: return mtrr_fix16k_a0000;
   default: return slot_count;
   }
 }
@@ -147,12 +147,12 @@ bool Guest_msrs::validate_write(usize slot, u64& v, const Guest_msr_context& con
   const u64 current = values_[slot];
   switch (slot) {
   case efer: {
-    const u64 allowed = (config_.syscall ? efer_bit::SCE : 0) | (config_.long_mode ? efer_bit::LME | efer_bit::LMA : 0) |
-                        (config_.nx ? efer_bit::NXE : 0);
+    const u64 allowed = (config_.syscall ? msr::EFER_SCE : 0) | (config_.long_mode ? msr::EFER_LME | msr::EFER_LMA : 0) |
+                        (config_.nx ? msr::EFER_NXE : 0);
     if (v & ~allowed) return false;
     constexpr u64 cr0_pg = 1ull << 31;
-    if ((context.cr0 & cr0_pg) && ((v ^ current) & efer_bit::LME)) return false;
-    v = (v & ~efer_bit::LMA) | (current & efer_bit::LMA);
+    if ((context.cr0 & cr0_pg) && ((v ^ current) & msr::EFER_LME)) return false;
+    v = (v & ~msr::EFER_LMA) | (current & msr::EFER_LMA);
     return true;
   }
   case star: case fmask: return true;
@@ -165,15 +165,18 @@ bool Guest_msrs::validate_write(usize slot, u64& v, const Guest_msr_context& con
   case apic_base: {
     const u64 above_physical = config_.physical_address_bits >= 64 ? 0 : ~0ull << config_.physical_address_bits;
     const u64 reserved = 0xFFull | (1ull << 9) | above_physical;
-    if (v & (reserved | apic_base_extd)) return false;
+    if (v & (reserved | msr::APIC_BASE_EXTD)) return false;
     constexpr u64 base_mask = ~0xFFFull;
     if ((v & base_mask) != (current & base_mask)) return false;
-    v = (v & ~apic_base_bsp) | (current & apic_base_bsp);
+    v = (v & ~msr::APIC_BASE_BSP) | (current & msr::APIC_BASE_BSP);
     return true;
   }
   case feature_control: case mtrrcap: return false;
   case bios_sign_id: v = current; return true;
-  case mtrr_def_type: return (v & ~0xCFFull) == 0 && mtrr_type(static_cast<u8>(v));
+  case mtrr_def_type: {
+    constexpr u64 defined = msr::MTRR_DEF_TYPE_E | msr::MTRR_DEF_TYPE_FE | msr::MTRR_DEF_TYPE_TYPE_MASK;
+    return (v & ~defined) == 0 && mtrr_type(static_cast<u8>(v));
+  }
   default:  // the fixed-range MTRRs
     return every_byte<mtrr_type>(v);
   }

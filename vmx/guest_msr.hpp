@@ -48,35 +48,12 @@
 
 namespace hv {
 
-// MSR numbers that arch/x86/msr.hpp does not list (yet).
-namespace guest_msr_number {
-inline constexpr u32 IA32_APIC_BASE = 0x1B;
-inline constexpr u32 IA32_BIOS_SIGN_ID = 0x8B;
-inline constexpr u32 IA32_MISC_ENABLE = 0x1A0;
-inline constexpr u32 IA32_MTRR_FIX64K_00000 = 0x250;
-inline constexpr u32 IA32_MTRR_FIX16K_80000 = 0x258;
-inline constexpr u32 IA32_MTRR_FIX16K_A0000 = 0x259;
-inline constexpr u32 IA32_MTRR_FIX4K_C0000 = 0x268;  // .. IA32_MTRR_FIX4K_F8000 = 0x26F
-inline constexpr u32 IA32_SPEC_CTRL = 0x48;
-inline constexpr u32 IA32_PRED_CMD = 0x49;
-inline constexpr u32 IA32_ARCH_CAPABILITIES = 0x10A;
-} // namespace guest_msr_number
-
-namespace efer_bit {
-inline constexpr u64 SCE = 1ull << 0;
-inline constexpr u64 LME = 1ull << 8;
-inline constexpr u64 LMA = 1ull << 10;
-inline constexpr u64 NXE = 1ull << 11;
-} // namespace efer_bit
-
 inline constexpr u64 guest_apic_base_default = 0xFEE00000;
-inline constexpr u64 apic_base_bsp = 1ull << 8;
-inline constexpr u64 apic_base_extd = 1ull << 10;
-inline constexpr u64 apic_base_enable = 1ull << 11;
 inline constexpr u64 guest_pat_default = 0x0007040600070406;   // the PAT's power-on value
-inline constexpr u64 guest_misc_enable_value = (1ull << 0) | (1ull << 11) | (1ull << 12);
-inline constexpr u64 guest_mtrrcap_value = (1ull << 8) | (1ull << 10);  // FIX, WC; VCNT = 0
-inline constexpr u64 guest_mtrr_def_type_default = (1ull << 11) | (1ull << 10) | 6;  // E, FE, WB
+inline constexpr u64 guest_misc_enable_value =
+    msr::MISC_ENABLE_FAST_STRINGS | msr::MISC_ENABLE_BTS_UNAVAILABLE | msr::MISC_ENABLE_PEBS_UNAVAILABLE;
+inline constexpr u64 guest_mtrrcap_value = msr::MTRRCAP_FIX | msr::MTRRCAP_WC;  // VCNT = 0
+inline constexpr u64 guest_mtrr_def_type_default = msr::MTRR_DEF_TYPE_E | msr::MTRR_DEF_TYPE_FE | 6;  // WB
 inline constexpr u64 guest_mtrr_fixed_default = 0x0606060606060606;                // all WB
 inline constexpr u64 guest_feature_control_value = msr::FEATURE_CONTROL_LOCK;
 

@@ -1,7 +1,7 @@
 // vmx/vmcs_controls.cpp - computing the VMX control fields from the capability MSRs.
 // Both builds.
 #include "vmx/vmcs_controls.hpp"
-#include "core/log.hpp"
+#include "lib/log.hpp"
 #include <bit>
 
 namespace hv {

@@ -16,7 +16,7 @@
 // computed here: requesting their "activate" bits gives a field hv does not fill.
 #pragma once
 #include "arch/x86/vmx_controls.hpp"
-#include "core/format.hpp"
+#include "lib/format.hpp"
 #include "vmx/vmx_capabilities.hpp"
 #include <span>
 

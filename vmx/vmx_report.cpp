@@ -2,7 +2,7 @@
 // features the hypervisor will use. Both builds. Line formats are read by the integration
 // tests (tests/integration/expect/) and documented in docs/console.md.
 #include "arch/x86/ept_entry.hpp"
-#include "core/log.hpp"
+#include "lib/log.hpp"
 #include "vmx/vmx_capabilities.hpp"
 
 namespace hv {

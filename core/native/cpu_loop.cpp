@@ -5,7 +5,7 @@
 #include "arch/x86/native/instructions.hpp"
 #include "arch/x86/native/local_apic.hpp"
 #include "arch/x86/native/vmx_instructions.hpp"
-#include "core/log.hpp"
+#include "lib/log.hpp"
 #include "core/scheduler_fairness.hpp"
 #include "vmx/native/vcpu_run.hpp"
 

@@ -4,7 +4,7 @@
 // for the VMs homed here. Freestanding build only. docs/scheduler.md "The native loop".
 #pragma once
 #include "core/native/hv_thread.hpp"
-#include "core/per_cpu.hpp"
+#include "lib/per_cpu.hpp"
 #include "core/vm_manager.hpp"
 #include "vmx/vmcs_setup.hpp"
 #include <atomic>

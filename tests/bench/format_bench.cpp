@@ -1,5 +1,5 @@
 // tests/bench/format_bench.cpp - cost of formatting one log line (figures only).
-#include "core/format.hpp"
+#include "lib/format.hpp"
 #include <benchmark/benchmark.h>
 
 static void BM_format_log_line(benchmark::State& state) {

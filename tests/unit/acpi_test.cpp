@@ -360,9 +360,44 @@ TEST(AcpiPowerOff, WritesSleepTypeAndEnableToEachPm1Block) {
   plan.sleep_type_a = 5;
   plan.sleep_type_b = 2;
   Fake_port_io io;
+  io.default_reads[0x604] = 0;
+  io.default_reads[0x704] = 0;
   acpi_power_off(io, plan);
   const std::vector<Fake_port_io::Write> want = {{0x604, 0x3400, 2}, {0x704, 0x2800, 2}};
   EXPECT_EQ(io.writes, want);
+}
+
+// Each PM1 control block is read first; SCI_EN and every other bit but SLP_TYPx (12:10) and
+// SLP_EN (13) are written back as read, so the machine stays in ACPI mode while it sleeps.
+TEST(AcpiPowerOff, KeepsSciEnAndTheOtherPm1ControlBits) {
+  Acpi_power_off plan;
+  plan.available = true;
+  plan.pm1a_control = 0x604;
+  plan.pm1b_control = 0x704;
+  plan.sleep_type_a = 5;
+  plan.sleep_type_b = 2;
+  Fake_port_io io;
+  io.scripted_reads[0x604] = {0x0001};             // SCI_EN
+  io.scripted_reads[0x704] = {0xC203 | (7u << 10)};  // SCI_EN, BM_RLD, bit 9, bits 15:14, a stale SLP_TYP
+  acpi_power_off(io, plan);
+  const std::vector<Fake_port_io::Write> want = {{0x604, 0x3401, 2}, {0x704, 0xEA03, 2}};
+  EXPECT_EQ(io.writes, want);
+  EXPECT_EQ(io.reads, 2u);
+  EXPECT_TRUE(io.scripted_reads[0x604].empty());
+  EXPECT_TRUE(io.scripted_reads[0x704].empty());
+}
+
+TEST(AcpiPowerOff, WithoutPm1bOnlyPm1aIsReadAndWritten) {
+  Acpi_power_off plan;
+  plan.available = true;
+  plan.pm1a_control = 0xB004;
+  plan.sleep_type_a = 4;
+  Fake_port_io io;
+  io.default_reads[0xB004] = 0x0001 | (3u << 10);  // SCI_EN and an old SLP_TYP, which is replaced
+  acpi_power_off(io, plan);
+  const std::vector<Fake_port_io::Write> want = {{0xB004, 0x3001, 2}};
+  EXPECT_EQ(io.writes, want);
+  EXPECT_EQ(io.reads, 1u);
 }
 
 // \_S5 in its AML encodings.

@@ -27,7 +27,7 @@ protected:
 TEST_F(ExitMsr, RdmsrEferReadsTheVmcsField) {
   vcpu.regs.rax = vcpu.regs.rdx = ~0ull;
   EXPECT_EQ(rdmsr(msr::IA32_EFER), Exit_action::advance_rip);
-  EXPECT_EQ(vcpu.regs.rax, efer_bit::LME | efer_bit::LMA | efer_bit::NXE) << "upper half of RAX cleared";
+  EXPECT_EQ(vcpu.regs.rax, msr::EFER_LME | msr::EFER_LMA | msr::EFER_NXE) << "upper half of RAX cleared";
   EXPECT_EQ(vcpu.regs.rdx, 0u);
   EXPECT_EQ(rip(), test::test_guest_entry + 2);
 }
@@ -48,7 +48,7 @@ TEST_F(ExitMsr, RdmsrPatSplitsIntoEdxAndEax) {
 }
 
 TEST_F(ExitMsr, WrmsrEferGoesToTheVmcsField) {
-  const u64 value = efer_bit::SCE | efer_bit::LME | efer_bit::LMA | efer_bit::NXE;
+  const u64 value = msr::EFER_SCE | msr::EFER_LME | msr::EFER_LMA | msr::EFER_NXE;
   EXPECT_EQ(wrmsr(msr::IA32_EFER, value), Exit_action::advance_rip);
   EXPECT_EQ(field(vmcs::GUEST_IA32_EFER), value);
   EXPECT_FALSE(vcpu.msr_hardware_dirty) << "EFER is switched by the VMCS";
@@ -83,7 +83,7 @@ TEST_F(ExitMsr, ANonCanonicalLstarIsGpAndKeepsTheOldValue) {
 
 TEST_F(ExitMsr, ClearingLmeWhilePagingIsGpAndTheVmcsKeepsItsEfer) {
   const u64 before = field(vmcs::GUEST_IA32_EFER);
-  EXPECT_EQ(wrmsr(msr::IA32_EFER, efer_bit::NXE), Exit_action::resume);
+  EXPECT_EQ(wrmsr(msr::IA32_EFER, msr::EFER_NXE), Exit_action::resume);
   EXPECT_TRUE(gp_pending());
   EXPECT_EQ(field(vmcs::GUEST_IA32_EFER), before);
 }

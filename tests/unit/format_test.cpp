@@ -1,6 +1,6 @@
 // tests/unit/format_test.cpp - the formatter and log line layout.
-#include "core/format.hpp"
-#include "core/log.hpp"
+#include "lib/format.hpp"
+#include "lib/log.hpp"
 #include <gtest/gtest.h>
 #include <string>
 #include <vector>

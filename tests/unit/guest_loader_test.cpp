@@ -178,7 +178,7 @@ TEST(GuestLoader, TheStartStateIsSixtyFourBitModeAtTheEntry) {
   EXPECT_EQ(s.rsp, guest_layout::stack_top);
   EXPECT_EQ(s.cr3, 0x3000u);
   EXPECT_EQ(s.cr3, guest_layout::pml4);
-  EXPECT_EQ(s.efer & (efer_bit::LME | efer_bit::LMA), efer_bit::LME | efer_bit::LMA);
+  EXPECT_EQ(s.efer & (msr::EFER_LME | msr::EFER_LMA), msr::EFER_LME | msr::EFER_LMA);
   EXPECT_EQ(s.cr0 & (cr0_bit::PE | cr0_bit::PG), cr0_bit::PE | cr0_bit::PG);
   EXPECT_TRUE(s.cr4 & cr4_bit::PAE);
   EXPECT_EQ(s.rflags & test::rflags_if, 0u) << "interrupts off";

@@ -241,9 +241,9 @@ TEST_F(Guest_memory_test, HostMtrrsDecideTheTypeAndKeepTwoMegabyteLeavesOffMixed
   m.supported = true;
   m.max_phys_addr_bits = 46;
   m.mtrrcap = 8;
-  m.def_type = mtrr_msr::DEF_TYPE_E | static_cast<u64>(Cache_type::wb);
+  m.def_type = msr::MTRR_DEF_TYPE_E | static_cast<u64>(Cache_type::wb);
   m.variable[0] = {(first_2m_block + 0x5000) | static_cast<u64>(Cache_type::uc),
-                   (((1ull << 46) - 1) & ~0xFFFull) | mtrr_msr::PHYSMASK_VALID};
+                   (((1ull << 46) - 1) & ~0xFFFull) | msr::MTRR_PHYSMASK_VALID};
   const Mtrr_map mtrrs(m);
   make(default_paging_policy, &mtrrs);
   EXPECT_EQ(mem().handle_ept_violation(Gpa(0x1000), write_access).reason, Violation_reason::populated_4k);

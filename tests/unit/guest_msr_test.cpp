@@ -7,7 +7,6 @@
 namespace hv {
 namespace {
 
-namespace n = guest_msr_number;
 using R = Msr_access_result;
 constexpr Guest_msr_context paging_off{0x10};                       // CR0.ET only
 constexpr Guest_msr_context paging_on{0x80000011};                  // PG | ET | PE
@@ -18,7 +17,7 @@ protected:
 };
 
 TEST_F(GuestMsrs, UnlistedMsrsInjectGpAndAreCounted) {
-  for (u32 m : {0x10u, n::IA32_SPEC_CTRL, n::IA32_PRED_CMD, n::IA32_ARCH_CAPABILITIES, 0x480u, 0x802u, 0x6E0u,
+  for (u32 m : {0x10u, msr::IA32_SPEC_CTRL, msr::IA32_PRED_CMD, msr::IA32_ARCH_CAPABILITIES, 0x480u, 0x802u, 0x6E0u,
                 0xC0000104u, 0x200u, 0xFFFFFFFFu}) {
     EXPECT_TRUE(msrs.read(m).injects_gp()) << std::hex << m;
     EXPECT_TRUE(msrs.write(m, 0, paging_off).injects_gp()) << std::hex << m;
@@ -34,29 +33,29 @@ TEST_F(GuestMsrs, UnlistedMsrsInjectGpAndAreCounted) {
 TEST_F(GuestMsrs, DefaultsAreWhatAFreshCpuShows) {
   EXPECT_EQ(msrs.read(msr::IA32_EFER), R::done(0));
   EXPECT_EQ(msrs.read(msr::IA32_PAT), R::done(0x0007040600070406));
-  EXPECT_EQ(msrs.read(n::IA32_APIC_BASE), R::done(0xFEE00900));  // EN | BSP
+  EXPECT_EQ(msrs.read(msr::IA32_APIC_BASE), R::done(0xFEE00900));  // EN | BSP
   EXPECT_EQ(msrs.read(msr::IA32_FEATURE_CONTROL), R::done(1));   // locked, VMX off
   EXPECT_EQ(msrs.read(msr::IA32_MTRRCAP), R::done(0x500));
   EXPECT_EQ(msrs.read(msr::IA32_MTRR_DEF_TYPE), R::done(0xC06));
   for (u32 m : {0x250u, 0x258u, 0x259u, 0x268u, 0x26Fu}) EXPECT_EQ(msrs.read(m), R::done(0x0606060606060606));
-  EXPECT_EQ(msrs.read(n::IA32_MISC_ENABLE), R::done(0x1801));
-  EXPECT_EQ(msrs.read(n::IA32_BIOS_SIGN_ID), R::done(0));
+  EXPECT_EQ(msrs.read(msr::IA32_MISC_ENABLE), R::done(0x1801));
+  EXPECT_EQ(msrs.read(msr::IA32_BIOS_SIGN_ID), R::done(0));
   Guest_msrs ap(Guest_msr_config{}, 1);
-  EXPECT_EQ(ap.read(n::IA32_APIC_BASE), R::done(0xFEE00800));  // not the BSP
+  EXPECT_EQ(ap.read(msr::IA32_APIC_BASE), R::done(0xFEE00800));  // not the BSP
   Guest_msr_config c;
   c.microcode_revision = 0xf0;
   Guest_msrs with_ucode(c, 0);
-  EXPECT_EQ(with_ucode.read(n::IA32_BIOS_SIGN_ID), R::done(0xf000000000));
+  EXPECT_EQ(with_ucode.read(msr::IA32_BIOS_SIGN_ID), R::done(0xf000000000));
 }
 
 TEST_F(GuestMsrs, EferAcceptsItsFeatureBitsOnly) {
-  EXPECT_EQ(msrs.write(msr::IA32_EFER, efer_bit::SCE | efer_bit::LME | efer_bit::NXE, paging_off),
-            R::done(efer_bit::SCE | efer_bit::LME | efer_bit::NXE));
-  EXPECT_EQ(msrs.read(msr::IA32_EFER).value, efer_bit::SCE | efer_bit::LME | efer_bit::NXE);
+  EXPECT_EQ(msrs.write(msr::IA32_EFER, msr::EFER_SCE | msr::EFER_LME | msr::EFER_NXE, paging_off),
+            R::done(msr::EFER_SCE | msr::EFER_LME | msr::EFER_NXE));
+  EXPECT_EQ(msrs.read(msr::IA32_EFER).value, msr::EFER_SCE | msr::EFER_LME | msr::EFER_NXE);
   for (unsigned bit : {1u, 7u, 9u, 12u, 13u, 14u, 15u, 16u, 63u}) {
-    EXPECT_TRUE(msrs.write(msr::IA32_EFER, (1ull << bit) | efer_bit::LME, paging_off).injects_gp()) << bit;
+    EXPECT_TRUE(msrs.write(msr::IA32_EFER, (1ull << bit) | msr::EFER_LME, paging_off).injects_gp()) << bit;
   }
-  EXPECT_EQ(msrs.value(msr::IA32_EFER), efer_bit::SCE | efer_bit::LME | efer_bit::NXE);  // unchanged by faults
+  EXPECT_EQ(msrs.value(msr::IA32_EFER), msr::EFER_SCE | msr::EFER_LME | msr::EFER_NXE);  // unchanged by faults
 }
 
 TEST_F(GuestMsrs, EferFeatureBitsFollowTheCpuModel) {
@@ -64,9 +63,9 @@ TEST_F(GuestMsrs, EferFeatureBitsFollowTheCpuModel) {
   c.nx = false;
   c.syscall = false;
   Guest_msrs m(c, 0);
-  EXPECT_TRUE(m.write(msr::IA32_EFER, efer_bit::NXE, paging_off).injects_gp());
-  EXPECT_TRUE(m.write(msr::IA32_EFER, efer_bit::SCE, paging_off).injects_gp());
-  EXPECT_FALSE(m.write(msr::IA32_EFER, efer_bit::LME, paging_off).injects_gp());
+  EXPECT_TRUE(m.write(msr::IA32_EFER, msr::EFER_NXE, paging_off).injects_gp());
+  EXPECT_TRUE(m.write(msr::IA32_EFER, msr::EFER_SCE, paging_off).injects_gp());
+  EXPECT_FALSE(m.write(msr::IA32_EFER, msr::EFER_LME, paging_off).injects_gp());
   Guest_msr_config legacy;
   legacy.long_mode = legacy.nx = legacy.syscall = false;
   Guest_msrs old(legacy, 0);
@@ -75,15 +74,15 @@ TEST_F(GuestMsrs, EferFeatureBitsFollowTheCpuModel) {
 }
 
 TEST_F(GuestMsrs, EferLmeCannotChangeWhilePagingAndLmaIsReadOnly) {
-  EXPECT_TRUE(msrs.write(msr::IA32_EFER, efer_bit::LME, paging_on).injects_gp());
-  ASSERT_FALSE(msrs.write(msr::IA32_EFER, efer_bit::LME, paging_off).injects_gp());
+  EXPECT_TRUE(msrs.write(msr::IA32_EFER, msr::EFER_LME, paging_on).injects_gp());
+  ASSERT_FALSE(msrs.write(msr::IA32_EFER, msr::EFER_LME, paging_off).injects_gp());
   // NXE may change with paging on, LME staying the same.
-  EXPECT_FALSE(msrs.write(msr::IA32_EFER, efer_bit::LME | efer_bit::NXE, paging_on).injects_gp());
+  EXPECT_FALSE(msrs.write(msr::IA32_EFER, msr::EFER_LME | msr::EFER_NXE, paging_on).injects_gp());
   // LMA written by the guest is ignored: the value in effect keeps the current LMA.
-  EXPECT_EQ(msrs.write(msr::IA32_EFER, efer_bit::LME | efer_bit::LMA, paging_off), R::done(efer_bit::LME));
-  msrs.refresh(msr::IA32_EFER, efer_bit::LME | efer_bit::LMA);  // the CPU entered long mode
-  EXPECT_EQ(msrs.write(msr::IA32_EFER, efer_bit::LME | efer_bit::NXE, paging_on),
-            R::done(efer_bit::LME | efer_bit::LMA | efer_bit::NXE));
+  EXPECT_EQ(msrs.write(msr::IA32_EFER, msr::EFER_LME | msr::EFER_LMA, paging_off), R::done(msr::EFER_LME));
+  msrs.refresh(msr::IA32_EFER, msr::EFER_LME | msr::EFER_LMA);  // the CPU entered long mode
+  EXPECT_EQ(msrs.write(msr::IA32_EFER, msr::EFER_LME | msr::EFER_NXE, paging_on),
+            R::done(msr::EFER_LME | msr::EFER_LMA | msr::EFER_NXE));
 }
 
 TEST_F(GuestMsrs, AddressMsrsMustBeCanonical) {
@@ -134,25 +133,25 @@ TEST_F(GuestMsrs, TscAuxNeedsRdtscpAndAZeroHighHalf) {
 }
 
 TEST_F(GuestMsrs, MiscEnableAcceptsOnlyItsCurrentValue) {
-  EXPECT_EQ(msrs.write(n::IA32_MISC_ENABLE, guest_misc_enable_value, paging_on), R::done(guest_misc_enable_value));
-  EXPECT_TRUE(msrs.write(n::IA32_MISC_ENABLE, guest_misc_enable_value | (1ull << 18), paging_on).injects_gp());
-  EXPECT_TRUE(msrs.write(n::IA32_MISC_ENABLE, 0, paging_on).injects_gp());
+  EXPECT_EQ(msrs.write(msr::IA32_MISC_ENABLE, guest_misc_enable_value, paging_on), R::done(guest_misc_enable_value));
+  EXPECT_TRUE(msrs.write(msr::IA32_MISC_ENABLE, guest_misc_enable_value | (1ull << 18), paging_on).injects_gp());
+  EXPECT_TRUE(msrs.write(msr::IA32_MISC_ENABLE, 0, paging_on).injects_gp());
 }
 
 TEST_F(GuestMsrs, ApicBaseEnableIsVirtualAndTheRestIsGuarded) {
   // Disabling the APIC is remembered (never reaches the host's APIC) and can be undone.
-  EXPECT_EQ(msrs.write(n::IA32_APIC_BASE, 0xFEE00000, paging_on), R::done(0xFEE00100));  // BSP kept
-  EXPECT_EQ(msrs.read(n::IA32_APIC_BASE), R::done(0xFEE00100));
-  EXPECT_EQ(msrs.write(n::IA32_APIC_BASE, 0xFEE00800, paging_on), R::done(0xFEE00900));
-  EXPECT_TRUE(msrs.write(n::IA32_APIC_BASE, 0xFEE00C00, paging_on).injects_gp());   // x2APIC
-  EXPECT_TRUE(msrs.write(n::IA32_APIC_BASE, 0xFED00800, paging_on).injects_gp());   // relocation
-  EXPECT_TRUE(msrs.write(n::IA32_APIC_BASE, 0xFEE00801, paging_on).injects_gp());   // reserved bit 0
-  EXPECT_TRUE(msrs.write(n::IA32_APIC_BASE, 0xFEE00A00, paging_on).injects_gp());   // reserved bit 9
-  EXPECT_TRUE(msrs.write(n::IA32_APIC_BASE, 0x10FEE00800, paging_on).injects_gp()); // above MAXPHYADDR 36
-  EXPECT_EQ(msrs.read(n::IA32_APIC_BASE), R::done(0xFEE00900));
+  EXPECT_EQ(msrs.write(msr::IA32_APIC_BASE, 0xFEE00000, paging_on), R::done(0xFEE00100));  // BSP kept
+  EXPECT_EQ(msrs.read(msr::IA32_APIC_BASE), R::done(0xFEE00100));
+  EXPECT_EQ(msrs.write(msr::IA32_APIC_BASE, 0xFEE00800, paging_on), R::done(0xFEE00900));
+  EXPECT_TRUE(msrs.write(msr::IA32_APIC_BASE, 0xFEE00C00, paging_on).injects_gp());   // x2APIC
+  EXPECT_TRUE(msrs.write(msr::IA32_APIC_BASE, 0xFED00800, paging_on).injects_gp());   // relocation
+  EXPECT_TRUE(msrs.write(msr::IA32_APIC_BASE, 0xFEE00801, paging_on).injects_gp());   // reserved bit 0
+  EXPECT_TRUE(msrs.write(msr::IA32_APIC_BASE, 0xFEE00A00, paging_on).injects_gp());   // reserved bit 9
+  EXPECT_TRUE(msrs.write(msr::IA32_APIC_BASE, 0x10FEE00800, paging_on).injects_gp()); // above MAXPHYADDR 36
+  EXPECT_EQ(msrs.read(msr::IA32_APIC_BASE), R::done(0xFEE00900));
   // A non-BSP cannot make itself the BSP.
   Guest_msrs ap(Guest_msr_config{}, 2);
-  EXPECT_EQ(ap.write(n::IA32_APIC_BASE, 0xFEE00900, paging_on), R::done(0xFEE00800));
+  EXPECT_EQ(ap.write(msr::IA32_APIC_BASE, 0xFEE00900, paging_on), R::done(0xFEE00800));
 }
 
 TEST_F(GuestMsrs, ReadOnlyMsrs) {
@@ -161,8 +160,8 @@ TEST_F(GuestMsrs, ReadOnlyMsrs) {
   EXPECT_TRUE(msrs.write(msr::IA32_MTRRCAP, 0x500, paging_on).injects_gp());
   EXPECT_EQ(msrs.value(msr::IA32_FEATURE_CONTROL), 1u);
   // BIOS_SIGN_ID: writes accepted and ignored.
-  EXPECT_EQ(msrs.write(n::IA32_BIOS_SIGN_ID, 0, paging_on), R::done(0));
-  EXPECT_EQ(msrs.write(n::IA32_BIOS_SIGN_ID, 0x1234ull << 32, paging_on), R::done(0));
+  EXPECT_EQ(msrs.write(msr::IA32_BIOS_SIGN_ID, 0, paging_on), R::done(0));
+  EXPECT_EQ(msrs.write(msr::IA32_BIOS_SIGN_ID, 0x1234ull << 32, paging_on), R::done(0));
 }
 
 TEST_F(GuestMsrs, MtrrWritesAreValidatedAndKept) {
@@ -181,7 +180,7 @@ TEST_F(GuestMsrs, VmcsResidentMsrsAreNamedAndRefreshed) {
   for (u32 m : {msr::IA32_EFER, msr::IA32_PAT, msr::IA32_FS_BASE, msr::IA32_GS_BASE, msr::IA32_SYSENTER_CS,
                 msr::IA32_SYSENTER_ESP, msr::IA32_SYSENTER_EIP})
     EXPECT_TRUE(Guest_msrs::lives_in_vmcs(m)) << Guest_msrs::msr_name(m);
-  for (u32 m : {msr::IA32_STAR, msr::IA32_LSTAR, msr::IA32_KERNEL_GS_BASE, msr::IA32_TSC_AUX, n::IA32_APIC_BASE, 0x10u})
+  for (u32 m : {msr::IA32_STAR, msr::IA32_LSTAR, msr::IA32_KERNEL_GS_BASE, msr::IA32_TSC_AUX, msr::IA32_APIC_BASE, 0x10u})
     EXPECT_FALSE(Guest_msrs::lives_in_vmcs(m)) << Guest_msrs::msr_name(m);
   msrs.refresh(msr::IA32_FS_BASE, 0x7000);  // WRFSBASE in the guest
   EXPECT_EQ(msrs.read(msr::IA32_FS_BASE), R::done(0x7000));
@@ -192,7 +191,7 @@ TEST_F(GuestMsrs, VmcsResidentMsrsAreNamedAndRefreshed) {
 TEST_F(GuestMsrs, CountsPerMsr) {
   (void)msrs.read(msr::IA32_EFER);
   (void)msrs.read(msr::IA32_EFER);
-  (void)msrs.write(msr::IA32_EFER, efer_bit::LME, paging_off);
+  (void)msrs.write(msr::IA32_EFER, msr::EFER_LME, paging_off);
   (void)msrs.write(msr::IA32_EFER, 1ull << 3, paging_off);
   const auto c = msrs.counts(msr::IA32_EFER);
   EXPECT_EQ(c.reads, 2u);
@@ -225,16 +224,16 @@ TEST(GuestMsrTable, RandomWritesNeverLeaveAnInvalidValue) {
     (void)msrs.write(m, v, rng() % 2 ? paging_on : paging_off);
   }
   const u64 efer = msrs.value(msr::IA32_EFER);
-  EXPECT_EQ(efer & ~(efer_bit::SCE | efer_bit::LME | efer_bit::LMA | efer_bit::NXE), 0u);
-  EXPECT_EQ(efer & efer_bit::LMA, 0u);  // only refresh() sets it
+  EXPECT_EQ(efer & ~(msr::EFER_SCE | msr::EFER_LME | msr::EFER_LMA | msr::EFER_NXE), 0u);
+  EXPECT_EQ(efer & msr::EFER_LMA, 0u);  // only refresh() sets it
   for (u32 m : {msr::IA32_LSTAR, msr::IA32_FS_BASE, msr::IA32_KERNEL_GS_BASE}) {
     const u64 a = msrs.value(m);
     EXPECT_TRUE(a < 0x0000800000000000 || a >= 0xFFFF800000000000) << std::hex << a;
   }
   EXPECT_EQ(msrs.value(msr::IA32_TSC_AUX) >> 32, 0u);
-  EXPECT_EQ(msrs.value(n::IA32_APIC_BASE) & ~0x900ull, 0xFEE00000u);
+  EXPECT_EQ(msrs.value(msr::IA32_APIC_BASE) & ~0x900ull, 0xFEE00000u);
   EXPECT_EQ(msrs.value(msr::IA32_FEATURE_CONTROL), 1u);
-  EXPECT_EQ(msrs.value(n::IA32_MISC_ENABLE), guest_misc_enable_value);
+  EXPECT_EQ(msrs.value(msr::IA32_MISC_ENABLE), guest_misc_enable_value);
 }
 
 } // namespace

@@ -1,7 +1,7 @@
 // tests/unit/machine_stop_test.cpp - the power-off sequence: ACPI S5 first, then QEMU's
 // isa-debug-exit, then Bochs' shutdown port, through a fake port space.
 #include "arch/x86/fake/fake_cpu.hpp"
-#include "core/log.hpp"
+#include "lib/log.hpp"
 #include "core/machine_stop.hpp"
 #include <gtest/gtest.h>
 #include <string>
@@ -39,8 +39,9 @@ TEST_F(MachineStop, AcpiFirstThenQemuThenBochsInOrder) {
   acpi.available = true;
   acpi.pm1a_control = 0x604;
   acpi.sleep_type_a = 5;
+  io.default_reads[0x604] = 1;  // SCI_EN: kept
   machine_power_off(io, acpi, 0x21, 0);
-  std::vector<W> want = {{0x604, (5u << 10) | (1u << 13), 2}};
+  std::vector<W> want = {{0x604, (5u << 10) | (1u << 13) | 1u, 2}};
   for (const auto& w : emulator_exit_writes(0x21)) want.push_back(w);
   EXPECT_EQ(io.writes, want);
   ASSERT_FALSE(sink.lines.empty());
@@ -55,9 +56,11 @@ TEST_F(MachineStop, BothPm1BlocksAreWrittenWithTheirOwnSleepTypes) {
   acpi.pm1b_control = 0xB104;
   acpi.sleep_type_a = 7;
   acpi.sleep_type_b = 3;
+  io.default_reads[0xB004] = 1;  // SCI_EN: kept
+  io.default_reads[0xB104] = 0;
   machine_power_off(io, acpi, 0, 0);
   ASSERT_GE(io.writes.size(), 2u);
-  EXPECT_EQ(io.writes[0], (W{0xB004, (7u << 10) | (1u << 13), 2}));
+  EXPECT_EQ(io.writes[0], (W{0xB004, (7u << 10) | (1u << 13) | 1u, 2}));
   EXPECT_EQ(io.writes[1], (W{0xB104, (3u << 10) | (1u << 13), 2}));
   EXPECT_EQ(io.writes.size(), 2u + 9u);
 }

@@ -1,6 +1,6 @@
 // tests/unit/memory_map_summary_test.cpp - summarising the firmware memory map, against a naive
 // reference (a per-page set) on random maps, and the log lines the integration test reads.
-#include "core/log.hpp"
+#include "lib/log.hpp"
 #include "mm/memory_map.hpp"
 #include <gtest/gtest.h>
 #include <algorithm>

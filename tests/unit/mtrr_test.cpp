@@ -8,16 +8,16 @@
 namespace hv {
 namespace {
 
-using mtrr_msr::DEF_TYPE_E;
-using mtrr_msr::DEF_TYPE_FE;
-using mtrr_msr::PHYSMASK_VALID;
+using msr::MTRR_DEF_TYPE_E;
+using msr::MTRR_DEF_TYPE_FE;
+using msr::MTRR_PHYSMASK_VALID;
 
 constexpr u8 maxphy = 39;
 constexpr u64 addr_mask = (1ull << maxphy) - 1;
 
 // A variable range [base, base + size), size a power of two and base aligned to it.
 Mtrr_variable_msrs var(u64 base, u64 size, Cache_type t) {
-  return {base | static_cast<u64>(t), (~(size - 1) & addr_mask & ~0xFFFull) | PHYSMASK_VALID};
+  return {base | static_cast<u64>(t), (~(size - 1) & addr_mask & ~0xFFFull) | MTRR_PHYSMASK_VALID};
 }
 
 u64 fixed_all(Cache_type t) { return 0x0101'0101'0101'0101ull * static_cast<u64>(t); }
@@ -28,8 +28,8 @@ Mtrr_msrs desktop() {
   Mtrr_msrs m;
   m.supported = true;
   m.max_phys_addr_bits = maxphy;
-  m.mtrrcap = 8 | mtrr_msr::MTRRCAP_FIX | mtrr_msr::MTRRCAP_WC;
-  m.def_type = DEF_TYPE_E | DEF_TYPE_FE | static_cast<u64>(Cache_type::uc);
+  m.mtrrcap = 8 | msr::MTRRCAP_FIX | msr::MTRRCAP_WC;
+  m.def_type = MTRR_DEF_TYPE_E | MTRR_DEF_TYPE_FE | static_cast<u64>(Cache_type::uc);
   m.fixed[0] = fixed_all(Cache_type::wb);                 // 0..512K
   m.fixed[1] = fixed_all(Cache_type::wb);                 // 512K..640K
   m.fixed[2] = fixed_all(Cache_type::uc);                 // 640K..768K VGA
@@ -42,7 +42,7 @@ Mtrr_msrs desktop() {
 
 TEST(Mtrr, DisabledMeansUcButRamStillGetsWriteBack) {
   Mtrr_msrs m = desktop();
-  m.def_type &= ~DEF_TYPE_E;
+  m.def_type &= ~MTRR_DEF_TYPE_E;
   const Mtrr_map map(m);
   EXPECT_FALSE(map.enabled());
   EXPECT_EQ(map.type_at(Hpa(0x1000)), Cache_type::uc);
@@ -68,12 +68,12 @@ TEST(Mtrr, FixedRangesRuleBelowOneMegabyteOnlyWhenEnabled) {
   EXPECT_EQ(map.type_at(Hpa(0x100000)), Cache_type::wb);  // variable range 0 from 1 MiB on
 
   Mtrr_msrs m = desktop();
-  m.def_type &= ~DEF_TYPE_FE;  // fixed ranges off: the variable ranges cover low memory too
+  m.def_type &= ~MTRR_DEF_TYPE_FE;  // fixed ranges off: the variable ranges cover low memory too
   const Mtrr_map nofix(m);
   EXPECT_EQ(nofix.type_at(Hpa(0xa0000)), Cache_type::wb);
   EXPECT_EQ(nofix.uniform_type(Hpa(0), Page_size::size_2m), Cache_type::wb);
   m = desktop();
-  m.mtrrcap &= ~mtrr_msr::MTRRCAP_FIX;  // not supported: FE means nothing
+  m.mtrrcap &= ~msr::MTRRCAP_FIX;  // not supported: FE means nothing
   EXPECT_EQ(Mtrr_map(m).type_at(Hpa(0xa0000)), Cache_type::wb);
 }
 
@@ -98,7 +98,7 @@ TEST(Mtrr, OverlappingVariableRangesFollowTheSdmPrecedence) {
   EXPECT_EQ(over.type_at(Hpa(0x1'4000'0000)), Cache_type::wp);
   EXPECT_EQ(over.type_at(Hpa(0x1'8000'0000)), Cache_type::uc);  // beyond both: default
 
-  m.variable[1].physmask &= ~PHYSMASK_VALID;  // an invalid (disabled) range does not count
+  m.variable[1].physmask &= ~MTRR_PHYSMASK_VALID;  // an invalid (disabled) range does not count
   EXPECT_EQ(Mtrr_map(m).type_at(Hpa(0x6000'0000)), Cache_type::wb);
 }
 
@@ -128,7 +128,7 @@ TEST(Mtrr, UniformRangesForLargeLeaves) {
 
 TEST(Mtrr, ReservedTypeEncodingsAreTakenAsUncacheable) {
   Mtrr_msrs m = desktop();
-  m.variable[2] = {0x8000'0000 | 2, (~(GiB - 1) & addr_mask & ~0xFFFull) | PHYSMASK_VALID};
+  m.variable[2] = {0x8000'0000 | 2, (~(GiB - 1) & addr_mask & ~0xFFFull) | MTRR_PHYSMASK_VALID};
   const Mtrr_map map(m);
   EXPECT_TRUE(map.saw_reserved_type());
   EXPECT_EQ(map.type_at(Hpa(0x8000'0000)), Cache_type::uc);
@@ -144,8 +144,8 @@ TEST(Mtrr, UniformTypeAgreesWithAPageByPageScan) {
     Mtrr_msrs m;
     m.supported = true;
     m.max_phys_addr_bits = maxphy;
-    m.mtrrcap = 8 | mtrr_msr::MTRRCAP_FIX;
-    m.def_type = DEF_TYPE_E | (rng() % 2 ? DEF_TYPE_FE : 0) | static_cast<u64>(types[rng() % 5]);
+    m.mtrrcap = 8 | msr::MTRRCAP_FIX;
+    m.def_type = MTRR_DEF_TYPE_E | (rng() % 2 ? MTRR_DEF_TYPE_FE : 0) | static_cast<u64>(types[rng() % 5]);
     for (auto& f : m.fixed) f = fixed_all(types[rng() % 2 ? 4 : rng() % 5]);
     for (int i = 0; i < 8; ++i) {
       if (rng() % 3 == 0) continue;
@@ -153,7 +153,7 @@ TEST(Mtrr, UniformTypeAgreesWithAPageByPageScan) {
       u64 mask = ~((1ull << log2) - 1) & addr_mask & ~0xFFFull;
       if (rng() % 4 == 0) mask &= ~(1ull << (12 + rng() % 18));  // a hole in the mask
       const u64 base = (rng() % 8) * (1ull << log2) & addr_mask & ~0xFFFull;
-      m.variable[i] = {base | static_cast<u64>(types[rng() % 5]), mask | PHYSMASK_VALID};
+      m.variable[i] = {base | static_cast<u64>(types[rng() % 5]), mask | MTRR_PHYSMASK_VALID};
     }
     const Mtrr_map map(m);
     for (int probe = 0; probe < 8; ++probe) {
@@ -175,11 +175,11 @@ TEST(Mtrr, ReadsOnlyTheMsrsTheCpuEnumerates) {
   Fake_cpu cpu;
   cpu.set_cpuid(1, Cpuid_result{0, 0, 0, 1u << 12});
   cpu.set_msr(msr::IA32_MTRRCAP, 2);  // two variable ranges, no fixed ranges
-  cpu.set_msr(msr::IA32_MTRR_DEF_TYPE, DEF_TYPE_E | 6);
-  cpu.set_msr(mtrr_msr::IA32_MTRR_PHYSBASE0, 0x6000'0000);
-  cpu.set_msr(mtrr_msr::IA32_MTRR_PHYSMASK0, 0x7f'e000'0000 | PHYSMASK_VALID);
-  cpu.set_msr(mtrr_msr::IA32_MTRR_PHYSBASE0 + 2, 0);
-  cpu.set_msr(mtrr_msr::IA32_MTRR_PHYSMASK0 + 2, 0);
+  cpu.set_msr(msr::IA32_MTRR_DEF_TYPE, MTRR_DEF_TYPE_E | 6);
+  cpu.set_msr(msr::IA32_MTRR_PHYSBASE0, 0x6000'0000);
+  cpu.set_msr(msr::IA32_MTRR_PHYSMASK0, 0x7f'e000'0000 | MTRR_PHYSMASK_VALID);
+  cpu.set_msr(msr::IA32_MTRR_PHYSBASE0 + 2, 0);
+  cpu.set_msr(msr::IA32_MTRR_PHYSMASK0 + 2, 0);
   const Mtrr_msrs m = read_mtrr_msrs(cpu, maxphy);
   EXPECT_TRUE(cpu.missing_msr_reads.empty());
   const Mtrr_map map(m);

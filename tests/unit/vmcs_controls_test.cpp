@@ -1,6 +1,6 @@
 // tests/unit/vmcs_controls_test.cpp - VMX control fields from the capability MSRs (Bochs, real
 // Intel CPUs, impossible combinations) and the CR0/CR4 fixed bits.
-#include "core/log.hpp"
+#include "lib/log.hpp"
 #include "unit/support/cpu_profiles.hpp"
 #include "vmx/control_register_fixed.hpp"
 #include "vmx/vmcs_controls.hpp"

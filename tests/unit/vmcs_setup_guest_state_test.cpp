@@ -68,9 +68,9 @@ std::vector<std::string> guest_state_problems(Fake_vmcs& v, const Vmx_capability
   check((v.read(GUEST_DR7) >> 32) == 0, "DR7 bits 63:32");
   if (entry & vm_entry_ctl::LOAD_IA32_EFER) {
     const u64 efer = v.read(GUEST_IA32_EFER);
-    check((efer & ~(efer_bit::SCE | efer_bit::LME | efer_bit::LMA | efer_bit::NXE)) == 0, "EFER reserved bits");
-    check(((efer & efer_bit::LMA) != 0) == ia32e, "EFER.LMA must equal the IA-32e mode guest control");
-    if (cr0 & cr0_bit::PG) check(((efer & efer_bit::LME) != 0) == ((efer & efer_bit::LMA) != 0), "EFER.LME != LMA");
+    check((efer & ~(msr::EFER_SCE | msr::EFER_LME | msr::EFER_LMA | msr::EFER_NXE)) == 0, "EFER reserved bits");
+    check(((efer & msr::EFER_LMA) != 0) == ia32e, "EFER.LMA must equal the IA-32e mode guest control");
+    if (cr0 & cr0_bit::PG) check(((efer & msr::EFER_LME) != 0) == ((efer & msr::EFER_LMA) != 0), "EFER.LME != LMA");
   }
   if (entry & vm_entry_ctl::LOAD_IA32_PAT) {
     const u64 pat = v.read(GUEST_IA32_PAT);
@@ -213,7 +213,7 @@ TEST_P(VmcsSetupGuest, SixtyFourBitSegmentsAndTheTaskRegister) {
   EXPECT_TRUE(Ar{static_cast<u32>(vmcs.read(vmcs::GUEST_LDTR_AR_BYTES))}.unusable());
   EXPECT_EQ(vmcs.read(vmcs::VMCS_LINK_POINTER), ~0ull);
   EXPECT_EQ(vmcs.read(vmcs::GUEST_RFLAGS) & 2, 2u);
-  EXPECT_EQ((vmcs.read(vmcs::GUEST_IA32_EFER) & efer_bit::LMA) != 0,
+  EXPECT_EQ((vmcs.read(vmcs::GUEST_IA32_EFER) & msr::EFER_LMA) != 0,
             (vmcs.read(vmcs::VM_ENTRY_CONTROLS) & vm_entry_ctl::IA32E_MODE_GUEST) != 0);
   EXPECT_EQ(vmcs.read(vmcs::GUEST_CS_SELECTOR), 0x08u);
   EXPECT_EQ(vmcs.read(vmcs::GUEST_SS_SELECTOR), 0x10u);

@@ -2,7 +2,7 @@
 // boot feature report, over the CPU profiles in unit/support/cpu_profiles.hpp.
 #include "arch/x86/fake/fake_cpu.hpp"
 #include "arch/x86/msr.hpp"
-#include "core/log.hpp"
+#include "lib/log.hpp"
 #include "unit/support/cpu_profiles.hpp"
 #include "arch/x86/ept_entry.hpp"
 #include "vmx/vmx_capabilities.hpp"

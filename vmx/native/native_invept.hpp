@@ -4,7 +4,7 @@
 // to another CPU gets an INVEPT there before it runs (the scheduler's job).
 #pragma once
 #include "arch/x86/native/vmx_instructions.hpp"
-#include "core/panic.hpp"
+#include "lib/panic.hpp"
 #include "mm/ept_invalidation.hpp"
 #include <atomic>
 

@@ -5,7 +5,7 @@
 #include "arch/x86/native/instructions.hpp"
 #include "arch/x86/native/local_apic.hpp"
 #include "arch/x86/vmcs_fields.hpp"
-#include "core/panic.hpp"
+#include "lib/panic.hpp"
 #include "vmx/exit_handler.hpp"
 #include "vmx/guest_msr.hpp"
 #include "vmx/native/native_vmcs.hpp"

@@ -3,7 +3,7 @@
 // until the slice ends. The exits in between are handled on the exit stub's stack without coming
 // back here (arch/x86/native/vmx_entry.S, hv_exit_fast). Freestanding build only.
 #pragma once
-#include "core/per_cpu.hpp"
+#include "lib/per_cpu.hpp"
 #include "vmx/vcpu.hpp"
 #include "vmx/vmcs_setup.hpp"
 

@@ -3,7 +3,7 @@
 #include "arch/x86/msr.hpp"
 #include "arch/x86/native/instructions.hpp"
 #include "arch/x86/native/vmx_instructions.hpp"
-#include "core/log.hpp"
+#include "lib/log.hpp"
 #include <cstring>
 
 namespace hv {

@@ -2,7 +2,7 @@
 // IA32_FEATURE_CONTROL (lock + VMXON outside SMX when the firmware left it unlocked), the fixed
 // CR0/CR4 bits, the VMXON region, VMXON. Freestanding build only.
 #pragma once
-#include "core/per_cpu.hpp"
+#include "lib/per_cpu.hpp"
 #include "vmx/vmx_capabilities.hpp"
 
 namespace hv {

@@ -14,7 +14,7 @@ Host_interrupt_counts& host_interrupt_counts() { return g_counts; }
 
 Host_interrupts host_interrupts_init_cpu() {
   Host_interrupts r;
-  if (!(rdmsr(IA32_APIC_BASE) & APIC_BASE_GLOBAL_ENABLE)) return r;
+  if (!(rdmsr(msr::IA32_APIC_BASE) & msr::APIC_BASE_EN)) return r;
   Local_apic apic;
   apic.write(APIC_TPR, 0);                         // accept every priority class
   apic.write(APIC_LVT_LINT0, LVT_MASKED);          // the 8259 PIC is not hv's: no ExtINT
@@ -22,7 +22,7 @@ Host_interrupts host_interrupts_init_cpu() {
   apic.write(APIC_SVR, SVR_APIC_ENABLE | host_vector_spurious);
   r.apic = true;
   if (cpuid(1).ecx & cpuid1_ecx_tsc_deadline) {
-    wrmsr(IA32_TSC_DEADLINE, 0);
+    wrmsr(msr::IA32_TSC_DEADLINE, 0);
     apic.write(APIC_LVT_TIMER, LVT_TIMER_TSC_DEADLINE | host_vector_timer);
     // In xAPIC mode the LVT write is a memory write: order it before the deadline WRMSR
     // (SDM Vol. 3A 11.5.4.1).
@@ -34,7 +34,7 @@ Host_interrupts host_interrupts_init_cpu() {
   return r;
 }
 
-void host_timer_arm(u64 deadline) { wrmsr(IA32_TSC_DEADLINE, deadline); }
+void host_timer_arm(u64 deadline) { wrmsr(msr::IA32_TSC_DEADLINE, deadline); }
 
 bool host_send_kick(u32 apic_id) {
   Local_apic apic;

@@ -3,15 +3,11 @@
 // the TSC-deadline timer (11.5.4.1), in xAPIC (MMIO) or x2APIC (MSR 0x800 + offset/16) mode.
 // Freestanding build only. Runs while the firmware's identity map (or hv's) covers the APIC page.
 #pragma once
+#include "arch/x86/msr.hpp"
 #include "arch/x86/native/instructions.hpp"
 
 namespace hv::x86 {
 
-inline constexpr u32 IA32_APIC_BASE = 0x1B;
-inline constexpr u64 APIC_BASE_BSP = 1ull << 8;
-inline constexpr u64 APIC_BASE_X2APIC_ENABLE = 1ull << 10;
-inline constexpr u64 APIC_BASE_GLOBAL_ENABLE = 1ull << 11;
-inline constexpr u32 X2APIC_ICR = 0x830;
 inline constexpr u32 XAPIC_ICR_LOW = 0x300;
 inline constexpr u32 XAPIC_ICR_HIGH = 0x310;
 inline constexpr u32 XAPIC_ID = 0x20;
@@ -30,25 +26,24 @@ inline constexpr u32 APIC_LVT_ERROR = 0x370;
 inline constexpr u32 SVR_APIC_ENABLE = 1u << 8;
 inline constexpr u32 LVT_MASKED = 1u << 16;
 inline constexpr u32 LVT_TIMER_TSC_DEADLINE = 2u << 17;
-inline constexpr u32 IA32_TSC_DEADLINE = 0x6E0;
 
 class Local_apic {
 public:
   Local_apic() {
-    const u64 base = rdmsr(IA32_APIC_BASE);
-    x2apic_ = base & APIC_BASE_X2APIC_ENABLE;
+    const u64 base = rdmsr(msr::IA32_APIC_BASE);
+    x2apic_ = base & msr::APIC_BASE_EXTD;
     mmio_ = reinterpret_cast<volatile u32*>(base & ~0xFFFull & ((1ull << 52) - 1));
   }
   [[nodiscard]] bool x2apic() const { return x2apic_; }
   [[nodiscard]] u32 id() const {
-    return x2apic_ ? static_cast<u32>(rdmsr(0x802)) : (mmio_[XAPIC_ID / 4] >> 24);
+    return x2apic_ ? static_cast<u32>(rdmsr(msr::IA32_X2APIC_APICID)) : (mmio_[XAPIC_ID / 4] >> 24);
   }
   // A 32-bit register by its xAPIC offset (not the ICR: see send_ipi).
   [[nodiscard]] u32 read(u32 offset) const {
-    return x2apic_ ? static_cast<u32>(rdmsr(0x800 + (offset >> 4))) : mmio_[offset / 4];
+    return x2apic_ ? static_cast<u32>(rdmsr(msr::X2APIC_MSR_BASE + (offset >> 4))) : mmio_[offset / 4];
   }
   void write(u32 offset, u32 value) {
-    if (x2apic_) wrmsr(0x800 + (offset >> 4), value);
+    if (x2apic_) wrmsr(msr::X2APIC_MSR_BASE + (offset >> 4), value);
     else mmio_[offset / 4] = value;
   }
   // Signals the end of the interrupt being serviced.
@@ -56,7 +51,7 @@ public:
   // Sends an IPI and waits (bounded) until the xAPIC has delivered it. False on timeout.
   bool send_ipi(u32 apic_id, u32 command) {
     if (x2apic_) {
-      wrmsr(X2APIC_ICR, (static_cast<u64>(apic_id) << 32) | command);
+      wrmsr(msr::IA32_X2APIC_ICR, (static_cast<u64>(apic_id) << 32) | command);
       return true;  // x2APIC ICR writes are delivered without a pending bit to poll
     }
     mmio_[XAPIC_ICR_HIGH / 4] = apic_id << 24;

@@ -24,7 +24,31 @@ public:
   void out32(u16 port, u32 value) override { x86::out32(port, value); }
 };
 
-// Captures the calling CPU's general and control registers and logs them (panic's dump).
-void log_native_registers();
+namespace x86 {
+
+// The calling CPU's general registers (at the point of capture) and control registers: what
+// panic's register dump prints (lib/native/register_dump.cpp).
+struct Register_snapshot {
+  u64 gpr[16];  // rax rbx rcx rdx rsi rdi rbp rsp r8..r15
+  u64 cr0, cr2, cr3, cr4, rflags;
+};
+
+[[gnu::always_inline]] inline void capture_registers(Register_snapshot& s) {
+  asm volatile(
+      "mov %%rax, 0(%0)\n mov %%rbx, 8(%0)\n mov %%rcx, 16(%0)\n mov %%rdx, 24(%0)\n"
+      "mov %%rsi, 32(%0)\n mov %%rdi, 40(%0)\n mov %%rbp, 48(%0)\n mov %%rsp, 56(%0)\n"
+      "mov %%r8, 64(%0)\n mov %%r9, 72(%0)\n mov %%r10, 80(%0)\n mov %%r11, 88(%0)\n"
+      "mov %%r12, 96(%0)\n mov %%r13, 104(%0)\n mov %%r14, 112(%0)\n mov %%r15, 120(%0)\n"
+      :
+      : "r"(s.gpr)
+      : "memory");
+  s.cr0 = read_cr0();
+  s.cr2 = read_cr2();
+  s.cr3 = read_cr3();
+  s.cr4 = read_cr4();
+  s.rflags = read_rflags();
+}
+
+} // namespace x86
 
 } // namespace hv

@@ -4,7 +4,7 @@
 // Checks are reported as one line each: "ok NAME" or "not ok NAME: detail"; the hypervisor
 // counts them and prints the closing "N passed, N failed".
 #pragma once
-#include "core/format.hpp"
+#include "lib/format.hpp"
 #include "core/guest_boot_info.hpp"
 
 namespace guest {

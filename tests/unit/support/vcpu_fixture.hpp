@@ -6,10 +6,10 @@
 // small ELF64 writer. Hosted build only (tests).
 #pragma once
 #include "arch/x86/fake/fake_cpu.hpp"
-#include "arch/x86/fake/fake_vmcs.hpp"
+#include "unit/support/fake_vmcs.hpp"
 #include "arch/x86/vmcs_fields.hpp"
 #include "core/elf64.hpp"
-#include "core/log.hpp"
+#include "lib/log.hpp"
 #include "devices/debug_exit.hpp"
 #include "devices/guest_uart.hpp"
 #include "unit/support/cpu_profiles.hpp"
@@ -79,7 +79,7 @@ inline constexpr u64 test_guest_entry = 0x100000;
   s.cr0 = cr0_bit::PE | cr0_bit::MP | cr0_bit::ET | cr0_bit::NE | cr0_bit::WP | cr0_bit::PG;
   s.cr3 = 0x3000;
   s.cr4 = cr4_bit::PAE;
-  s.efer = efer_bit::LME | efer_bit::LMA | efer_bit::NXE;
+  s.efer = msr::EFER_LME | msr::EFER_LMA | msr::EFER_NXE;
   s.gdtr_base = 0x1000;
   s.gdtr_limit = 39;
   return s;

@@ -1,5 +1,5 @@
-// core/log.cpp - level filter, line formatting and the sink hand-off. Both builds.
-#include "core/log.hpp"
+// lib/log.cpp - level filter, line formatting and the sink hand-off. Both builds.
+#include "lib/log.hpp"
 #include <atomic>
 
 namespace hv {

@@ -1,4 +1,4 @@
-// core/format.hpp - a small, type-safe text formatter for both builds (no heap, no floats,
+// lib/format.hpp - a small, type-safe text formatter for both builds (no heap, no floats,
 // no exceptions: usable in VMX root). Syntax is a subset of std::format:
 //   {}            the argument in its natural form (addresses print as 0x-hex)
 //   {:x} {:X}     hexadecimal        {:#x}  with 0x prefix      {:b}  binary     {:c} char

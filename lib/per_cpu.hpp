@@ -1,8 +1,9 @@
-// core/per_cpu.hpp - what each physical CPU owns: its index and APIC ID, its host GDT and TSS,
+// lib/per_cpu.hpp - what each physical CPU owns: its index and APIC ID, its host GDT and TSS,
 // its VMXON region, stacks, and its state. Both builds (the layout is plain data; tests can
 // build one on the heap). boot/ allocates one Per_cpu per CPU before ExitBootServices as
 // loader data, which the frame allocator never manages.
 #pragma once
+#include "arch/x86/host_selectors.hpp"
 #include "arch/x86/segment_descriptor.hpp"
 #include <atomic>
 
@@ -12,10 +13,6 @@ inline constexpr u32 max_cpus = 64;
 inline constexpr usize host_stack_bytes = 64 * 1024;
 inline constexpr usize host_ist_stack_bytes = 16 * 1024;
 
-// Host GDT selectors (the same layout on every CPU).
-inline constexpr u16 host_code_selector = 0x08;
-inline constexpr u16 host_data_selector = 0x10;
-inline constexpr u16 host_tss_selector = 0x18;
 
 enum class Cpu_state : u32 {
   absent = 0,

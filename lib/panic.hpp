@@ -1,10 +1,10 @@
-// core/panic.hpp - a broken invariant inside the hypervisor. Both builds.
+// lib/panic.hpp - a broken invariant inside the hypervisor. Both builds.
 // panic() prints "[P subsystem] PANIC on cpuN: message", then the registers, then stops the
 // machine, through hooks that the platform installs at boot (boot/). Without hooks (the hosted
 // build, tests) it prints to stderr-equivalent sink and aborts, so death tests can check it.
 // Never use panic for a guest's error or for running out of a resource (DESIGN.md "Errors").
 #pragma once
-#include "core/log.hpp"
+#include "lib/log.hpp"
 
 namespace hv {
 

@@ -1,4 +1,4 @@
-// core/spinlock.hpp - a test-and-test-and-set spin lock for short critical sections shared by
+// lib/spinlock.hpp - a test-and-test-and-set spin lock for short critical sections shared by
 // CPUs (the console line, allocator free lists). Both builds. Not reentrant; never held across
 // a VM entry.
 #pragma once

@@ -1,5 +1,5 @@
-// core/format.cpp - the formatter behind format_to (see format.hpp). Both builds.
-#include "core/format.hpp"
+// lib/format.cpp - the formatter behind format_to (see format.hpp). Both builds.
+#include "lib/format.hpp"
 
 namespace hv {
 namespace {

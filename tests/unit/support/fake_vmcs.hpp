@@ -1,4 +1,4 @@
-// arch/x86/fake/fake_vmcs.hpp - a VMCS whose fields are a map: the hosted twin of Native_vmcs.
+// tests/unit/support/fake_vmcs.hpp - a VMCS whose fields are a map: the hosted twin of Native_vmcs.
 // Hosted build only (tests). Reading a field never written returns 0 and is recorded.
 #pragma once
 #include "vmx/vmcs.hpp"

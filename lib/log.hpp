@@ -1,10 +1,10 @@
-// core/log.hpp - the hypervisor's log. Both builds.
+// lib/log.hpp - the hypervisor's log. Both builds.
 // Every line carries a level and a subsystem:   [I boot] hv 0.1.0 (git abc123)
 // Levels: E error, W warning, I info, D debug, T trace. Lines are formatted into a fixed
 // buffer first and handed to the sink whole, so lines from different CPUs never interleave.
 // A line longer than the buffer is cut and ends with "..." (nothing is written past it).
 #pragma once
-#include "core/format.hpp"
+#include "lib/format.hpp"
 #include <string_view>
 
 namespace hv {

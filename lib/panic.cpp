@@ -1,5 +1,5 @@
-// core/panic.cpp - see panic.hpp. Both builds.
-#include "core/panic.hpp"
+// lib/panic.cpp - see panic.hpp. Both builds.
+#include "lib/panic.hpp"
 #include <atomic>
 #if HV_HOSTED
 #include <cstdio>

@@ -1,5 +1,5 @@
-// core/per_cpu.cpp - the CPU set and the host GDT/TSS contents. Both builds.
-#include "core/per_cpu.hpp"
+// lib/per_cpu.cpp - the CPU set and the host GDT/TSS contents. Both builds.
+#include "lib/per_cpu.hpp"
 
 namespace hv {
 namespace {
