@@ -56,7 +56,15 @@ public:
   Ept_status split(Gpa gpa);
   Ept_status merge(Gpa gpa, Page_size target, Ept_batch& batch);
 
+  // Replaces the leaf of exactly `size` at `gpa` (it must exist: else not_mapped) with one for
+  // `hpa` and `attrs`, in place: the merger's remap to a shared frame and the CoW break's remap
+  // to a private copy. Requests the batch's INVEPT when the frame changes or a right goes.
+  Ept_status replace_leaf(Gpa gpa, Page_size size, Hpa hpa, Ept_attrs attrs, Ept_batch& batch);
+
   [[nodiscard]] std::optional<Ept_translation> translate(Gpa gpa) const;
+  // The first leaf that maps an address in [from, limit), in GPA order (a leaf that contains
+  // `from` counts); empty subtrees are skipped a whole entry at a time. The scanners' cursor.
+  [[nodiscard]] std::optional<Ept_leaf> next_leaf(Gpa from, Gpa limit) const;
   // True when nothing in [base, base + page_bytes(size)) is mapped (base aligned to size).
   [[nodiscard]] bool range_unmapped(Gpa base, Page_size size) const;
 

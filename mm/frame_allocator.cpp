@@ -279,4 +279,14 @@ void Frame_allocator::change_use(Hpa base, unsigned order, Frame_use use, Vm_id 
   }
 }
 
+void Frame_allocator::split_block(Hpa base, unsigned order) {
+  const Hfn head = check_block(base, order, "split");
+  if (const u32 refs = table_.refs(head); refs != 1) panic("mm", "split of {}: {} references (must be 1)", base, refs);
+  Frame_record* r = &table_[head];
+  for (u64 i = 0; i < (u64{1} << order); ++i) {
+    r[i].set_order(0);
+    r[i].refs = 1;
+  }
+}
+
 } // namespace hv

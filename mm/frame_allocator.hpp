@@ -79,6 +79,10 @@ public:
   // moving it between the statistics' slots. References are kept.
   void change_use(Hpa base, unsigned order, Frame_use use, Vm_id owner);
 
+  // Turns an allocated block of `order` into 2^order allocated order-0 blocks with the same use
+  // and owner (the merger splitting a 2 MiB guest frame so that its pages can be freed one by one).
+  void split_block(Hpa base, unsigned order);
+
   // Gives CPU `cpu`'s cached frames back to the buddy (where they can merge again). Call it as
   // that CPU, or when no CPU is using the cache (drain_all_caches: the same for every CPU).
   void drain_cache(u32 cpu);

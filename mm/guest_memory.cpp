@@ -13,6 +13,7 @@ const char* violation_reason_name(Violation_reason r) {
   case Violation_reason::populated_2m: return "populated 2M";
   case Violation_reason::spurious: return "spurious";
   case Violation_reason::exec_split: return "split for execute";
+  case Violation_reason::cow_break: return "copy on write";
   case Violation_reason::mmio: return "emulated MMIO";
   case Violation_reason::outside_slots: return "outside every memslot";
   case Violation_reason::reserved_slot: return "reserved memslot";
@@ -41,9 +42,14 @@ void Guest_memory::destroy() {
   Spinlock_guard guard(lock_);
   if (!ept_.initialized()) return;
   // A 2 MiB block is either one 2 MiB leaf or, after an exec split, 512 4 KiB leaves of which
-  // the first (2 MiB-aligned) one stands for the block. Guest memory never unmaps part of a block.
+  // the first (2 MiB-aligned) one stands for the block. Guest memory never unmaps part of a
+  // block. A shared frame loses one user; the last one frees it.
   ept_.for_each_leaf([&](const Ept_leaf& leaf) {
-    if (leaf.attrs.software == frame_part_of_2m) {
+    if (leaf.attrs.software == frame_shared) {
+      HV_ASSERT(sharing_ != nullptr);
+      if (sharing_->drop(leaf.hpa, ept_.config().owner, to_gfn(leaf.gpa)) == 0)
+        frames_.free_frames(leaf.hpa, page_order(leaf.size));
+    } else if (leaf.attrs.software == frame_part_of_2m) {
       if (leaf.size == Page_size::size_2m || leaf.hpa.is_aligned(page_size_2m)) frames_.free_frames(leaf.hpa, order_2m);
     } else {
       HV_ASSERT(leaf.size == Page_size::size_4k);
@@ -53,6 +59,8 @@ void Guest_memory::destroy() {
   ept_.destroy();
   stats_.frames_4k = 0;
   stats_.frames_2m = 0;
+  stats_.shared_4k = 0;
+  stats_.shared_2m = 0;
 }
 
 Guest_memory_stats Guest_memory::stats() const {
@@ -92,6 +100,13 @@ Violation_result Guest_memory::handle_ept_violation(Gpa gpa, Ept_access access) 
     // added rights; the violation itself flushed that entry, so resuming retries cleanly.
     ++stats_.spurious;
     return {Violation_action::resume, Violation_reason::spurious, slot};
+  }
+  if (t->leaf.attrs.software == frame_shared && (access.write || access.fetch)) {
+    if (!break_sharing(t->leaf)) {
+      ++stats_.out_of_memory;
+      return {Violation_action::out_of_memory, Violation_reason::no_memory, slot};
+    }
+    return {Violation_action::resume, Violation_reason::cow_break, slot};
   }
   if (access.fetch && ept_.config().no_exec_large_leaves && t->leaf.size != Page_size::size_4k) {
     Ept_batch batch(ept_);  // adding a right: no INVEPT needed

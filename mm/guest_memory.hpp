@@ -10,13 +10,17 @@
 //   - emulated MMIO: the caller emulates the access; outside every slot or in a reserved slot:
 //     the guest's error; no frame: out_of_memory (the caller pauses the VM). Never a panic.
 // Guest frames are recorded only in the EPT leaves: software bits 53:52 say whether a leaf's frame
-// is a 4 KiB block or part of a 2 MiB block (a 2 MiB leaf split by the exec policy), which is
-// what destroy() needs to give every block back with its own order.
+// is a 4 KiB block, part of a 2 MiB block (a 2 MiB leaf split by the exec policy), or a shared
+// frame of the leaf's size (same-page merging, mm/merge/), which is what destroy() needs to give
+// every block back with its own order, or to drop one user of a shared frame.
+// Shared frames are mapped read-only; a write (by the guest, or by copy_to_guest) breaks the
+// sharing: a private copy, or the frame itself when the writer is its last user.
 // Thread-safe: vCPUs of one VM may fault concurrently; one lock per VM serialises the changes.
 #pragma once
 #include "lib/spinlock.hpp"
 #include "mm/ept.hpp"
 #include "mm/memslot.hpp"
+#include "mm/merge/shared_pages.hpp"
 #include "mm/mtrr.hpp"
 #include "mm/paging_policy.hpp"
 #include <span>
@@ -43,6 +47,7 @@ enum class Violation_reason : u8 {
   populated_2m,    // a fresh zeroed 2 MiB frame is mapped
   spurious,        // already mapped with the rights the access needs (a stale TLB entry)
   exec_split,      // fetch from a non-executable large leaf (no_exec_large_pages): split, 4K made executable
+  cow_break,       // a write to a shared frame: the page has a private copy (or the frame) now
   mmio,            // inside an emulated-MMIO slot
   outside_slots,   // no slot covers the GPA
   reserved_slot,   // inside a reserved slot
@@ -79,7 +84,17 @@ struct Guest_memory_stats {
   u64 mmio = 0;
   u64 guest_errors = 0;
   u64 out_of_memory = 0;
-  [[nodiscard]] constexpr u64 populated_bytes() const { return frames_4k * page_size_4k + frames_2m * page_size_2m; }
+  u64 shared_4k = 0;     // 4 KiB leaves that map a shared frame (merged pages)
+  u64 shared_2m = 0;     // 2 MiB leaves that map a shared frame
+  u64 cow_breaks = 0;    // writes that needed a private copy of a shared frame
+  u64 cow_takebacks = 0; // writes by a shared frame's last user: the frame became private again
+  u64 zero_released = 0; // 4 KiB pages given back because they held only zeros (ksm_zero_pages)
+  // Private frames plus shared frames mapped: what the guest's RAM would cost without merging.
+  [[nodiscard]] constexpr u64 populated_bytes() const {
+    return (frames_4k + shared_4k) * page_size_4k + (frames_2m + shared_2m) * page_size_2m;
+  }
+  // What the guest's RAM costs the host in private frames (shared frames are counted globally).
+  [[nodiscard]] constexpr u64 private_bytes() const { return frames_4k * page_size_4k + frames_2m * page_size_2m; }
 };
 
 class Guest_memory {
@@ -97,6 +112,17 @@ public:
   void destroy();
 
   Memslot_status add_slot(const Memslot& slot);
+  // Lets this VM's pages be merged (mm/merge/): shared frames are reference-counted there. Set
+  // once, before the first merge; without it the VM never maps a shared frame.
+  void set_sharing(Shared_pages* sharing) { sharing_ = sharing; }
+  [[nodiscard]] Shared_pages* sharing() const { return sharing_; }
+  // Gives every shared page of this VM a private copy again (`run = 2`, `merge = off`). Returns
+  // the pages unshared; stops early with out_of_memory = true when no frame is left for a copy.
+  struct Unshare_result {
+    u64 pages = 0;
+    bool out_of_memory = false;
+  };
+  Unshare_result unshare_all();
   [[nodiscard]] const Memslot_table& slots() const { return slots_; }
 
   Violation_result handle_ept_violation(Gpa gpa, Ept_access access);
@@ -114,10 +140,20 @@ public:
   // For inspection and tests; changes go through this class.
   [[nodiscard]] const Ept& ept() const { return ept_; }
 
-private:
   // Values of Ept_attrs::software on guest RAM leaves.
   static constexpr u8 frame_4k = 0;
   static constexpr u8 frame_part_of_2m = 1;
+  static constexpr u8 frame_shared = 2;
+
+private:
+  friend class Merger;  // mm/merge/merger.cpp works on the EPT under lock_ (see there)
+
+  // A write (or a fetch the shared leaf does not allow) to the shared leaf `leaf`: a private copy
+  // or the frame itself (last user). Lock held. False: no frame for the copy (nothing changed).
+  bool break_sharing(const Ept_leaf& leaf);
+  // The rights of a guest RAM leaf of `size` that the guest may write / may not write.
+  [[nodiscard]] Ept_rights private_rights(Page_size size) const;
+  [[nodiscard]] Ept_rights shared_rights(Page_size size) const;
 
   Violation_result populate(Gpa gpa, const Memslot& slot);
   std::optional<Cache_type> ram_type(Hpa frame, u64 bytes) const;
@@ -131,6 +167,7 @@ private:
   const Mtrr_map* host_mtrrs_;
   Memslot_table slots_;
   Guest_memory_stats stats_;
+  Shared_pages* sharing_ = nullptr;
   mutable Spinlock lock_;
 };
 

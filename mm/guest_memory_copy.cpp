@@ -35,7 +35,12 @@ Guest_copy_result Guest_memory::copy_to_guest(Gpa gpa, std::span<const u8> bytes
     std::optional<Ept_translation> t;
     Guest_copy_status status = Guest_copy_status::ok;
     if (!resolve_page(at, true, t, status)) return {status, done};
-    // A page without write access is not the guest's alone to change (later: shared frames).
+    // A shared frame is not this guest's alone: break the sharing first, as a guest write would.
+    if (t->leaf.attrs.software == frame_shared) {
+      if (!break_sharing(t->leaf)) return {Guest_copy_status::out_of_memory, done};
+      t = ept_.translate(at);
+      HV_ASSERT(t.has_value());
+    }
     if (!has_rights(t->leaf.attrs.rights, Ept_rights::write)) return {Guest_copy_status::read_only, done};
     const u64 n = min_u64(page_bytes(t->leaf.size) - (at - t->leaf.gpa), bytes.size() - done);
     std::memcpy(direct_map_.ptr(t->hpa), bytes.data() + done, n);
