@@ -11,6 +11,7 @@
 #include "core/cpu_work.hpp"
 #include "lib/log.hpp"
 #include "core/native/cpu_loop.hpp"
+#include "core/native/merge_thread.hpp"
 #include "core/native/monitor_console.hpp"
 #include "core/vm.hpp"
 #include "core/vm_manager.hpp"
@@ -31,6 +32,8 @@ struct Ap_loop {
 };
 constinit Ap_loop g_ap_loops[max_cpus]{};
 constinit Run_summary g_summary{};
+constinit Merger* g_merger = nullptr;
+constinit u64 g_free_before_vms = 0;  // free frames just before the VMs were built
 
 unsigned order_for(usize bytes) {
   unsigned order = 0;
@@ -85,8 +88,22 @@ void print_verdict() {
     g_summary.passed += (ok ? 1 : 0) + vm.uart().checks_passed();
     g_summary.failed += (ok ? 0 : 1) + vm.uart().checks_failed();
   }
+  if (g_merger) {
+    const Merge_stats m = g_merger->stats();
+    log_info("merge", "after all VMs: pages_shared {} pages_sharing {}, {} pages merged and {} zero pages given back "
+             "in {} full scans, {} copy-on-write breaks", m.pages_shared, m.pages_sharing, m.merges_4k + 512 * m.merges_2m,
+             m.ksm_zero_pages, m.full_scans, m.cow_breaks);
+  }
   frame_allocator().drain_all_caches();
-  log_info("mm", "after all VMs: {} frames free", frame_allocator().stats().free_frames);
+  const u64 free_now = frame_allocator().stats().free_frames;
+  // What the VMs took is back once the free count is what it was before them, less their own
+  // records (kept for the verdict and the monitor).
+  const u64 records = u64{g_summary.vms} << order_for(sizeof(Vm));
+  if (free_now + records == g_free_before_vms)
+    log_info("mm", "after all VMs: {} frames free: every frame the VMs and the merger used is back", free_now);
+  else
+    log_warn("mm", "after all VMs: {} frames free, {} before the VMs less {} for their records: {} frames not back",
+             free_now, g_free_before_vms, records, static_cast<i64>(g_free_before_vms - records) - static_cast<i64>(free_now));
   Fixed_text<64> closing;
   format_to(closing, "{} passed, {} failed", g_summary.passed, g_summary.failed);
   log_raw_line(closing.view());
@@ -189,6 +206,20 @@ Run_summary run_configured_vms(const Esp_files& files, const Cpu_identity& id, c
     return summary;
   }
   static Vm_manager manager(g_scheduler, frame_allocator(), tsc_hz, &cpu_loop_kick);
+  // Same-page merging (docs/merge.md): the reverse map every VM's memory shares, the merger and
+  // its knobs from hv.cfg; the merge thread starts with the monitor.
+  // Built in place and never destroyed: a static with a destructor would need atexit, which a
+  // UEFI application does not have (and hv powers off instead of returning).
+  alignas(Shared_pages) static u8 sharing_storage[sizeof(Shared_pages)];
+  alignas(Merger) static u8 merger_storage[sizeof(Merger)];
+  Shared_pages& sharing = *new (sharing_storage) Shared_pages(frame_allocator());
+  Merger& merger = *new (merger_storage) Merger(sharing, frame_allocator());
+  merger.set_knobs(g_config.globals.ksm);
+  g_merger = &merger;
+  frame_allocator().drain_all_caches();
+  g_free_before_vms = frame_allocator().stats().free_frames;
+  host.merger = &merger;
+  manager.set_merger(&merger);
   g_shared.scheduler = &g_scheduler;
   g_shared.vms = &manager;
   g_shared.frames = &frame_allocator();
@@ -246,6 +277,7 @@ Run_summary run_configured_vms(const Esp_files& files, const Cpu_identity& id, c
   }
 
   (void)monitor_console_start(g_shared, manager, platform_com1(), platform_console());
+  (void)merge_thread_start(g_shared, merger, tsc_hz);
   g_summary.vms = summary.vms;
   g_shared.on_all_finished = print_verdict;
   manager.start_all();

@@ -6,6 +6,7 @@
 #pragma once
 #include "arch/x86/types.hpp"
 #include "lib/log.hpp"
+#include "mm/merge/merge_knobs.hpp"
 #include <array>
 #include <span>
 #include <string_view>
@@ -81,6 +82,7 @@ struct Config_globals {
   Console_port console = Console_port::com1;
   u32 quantum_us = quantum_us_default;           // scheduler time slice
   On_all_stopped on_all_stopped = On_all_stopped::poweroff;
+  Merge_knobs ksm;                               // ksm_KNOB keys: the same-page merger's knobs
 };
 
 struct Vm_config {
@@ -92,6 +94,7 @@ struct Vm_config {
   Config_string<vm_args_max> args;               // handed to the guest as is
   Vm_expectation expect;
   bool autostart = true;
+  bool merge = true;                             // same-page merging of its memory (QEMU's mem-merge)
   bool valid = true;                             // false: do not start; see its diagnostics
   u32 line = 0;                                  // line of its [vm NAME] header
   u32 error_count = 0;                           // diagnostics about this VM (listed or dropped)

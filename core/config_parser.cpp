@@ -8,16 +8,24 @@
 namespace hv {
 namespace {
 
-enum class Key : u8 { log_level, console, quantum_us, on_all_stopped, memory, image, cpus, paging, args, expect, autostart };
-inline constexpr usize key_count = 11;
+enum class Key : u8 {
+  log_level, console, quantum_us, on_all_stopped,
+  ksm_run, ksm_pages_to_scan, ksm_sleep_millisecs, ksm_max_page_sharing, ksm_merge_across_vms, ksm_split_2m_min_pages,
+  ksm_release_zero_pages,
+  memory, image, cpus, paging, args, expect, autostart, merge,
+};
+inline constexpr usize key_count = 19;
 
 struct Key_info {
   std::string_view name;
   bool per_vm;
 };
 constexpr std::array<Key_info, key_count> keys{{
-    {"log_level", false}, {"console", false}, {"quantum_us", false}, {"on_all_stopped", false}, {"memory", true}, {"image", true},
-    {"cpus", true}, {"paging", true}, {"args", true}, {"expect", true}, {"autostart", true},
+    {"log_level", false}, {"console", false}, {"quantum_us", false}, {"on_all_stopped", false},
+    {"ksm_run", false}, {"ksm_pages_to_scan", false}, {"ksm_sleep_millisecs", false}, {"ksm_max_page_sharing", false},
+    {"ksm_merge_across_vms", false}, {"ksm_split_2m_min_pages", false}, {"ksm_release_zero_pages", false},
+    {"memory", true}, {"image", true}, {"cpus", true}, {"paging", true}, {"args", true}, {"expect", true}, {"autostart", true},
+    {"merge", true},
 }};
 
 std::optional<Key> find_key(std::string_view name) {
@@ -248,10 +256,11 @@ void Parser::parse_setting(const Line& line, usize start) {
   const auto key = find_key(name);
   if (!key) {
     if (in_vm)
-      report_.error(line.column(start), "unknown key {} (VM keys: memory, image, cpus, paging, args, expect, autostart)",
+      report_.error(line.column(start), "unknown key {} (VM keys: memory, image, cpus, paging, args, expect, autostart, merge)",
                     Quoted(name).view());
     else
-      report_.error(line.column(start), "unknown key {} (global keys: log_level, console, quantum_us, on_all_stopped)", Quoted(name).view());
+      report_.error(line.column(start), "unknown key {} (global keys: log_level, console, quantum_us, on_all_stopped, ksm_KNOB)",
+                    Quoted(name).view());
     return;
   }
   const Key_info& info = keys[static_cast<usize>(*key)];
@@ -333,6 +342,15 @@ void Parser::apply(Key key, const Config_value& v) {
   case Key::console: (void)check_console(v, report_, g.console); return;
   case Key::quantum_us: (void)check_quantum_us(v, report_, g.quantum_us); return;
   case Key::on_all_stopped: (void)check_on_all_stopped(v, report_, g.on_all_stopped); return;
+  case Key::ksm_run:
+  case Key::ksm_pages_to_scan:
+  case Key::ksm_sleep_millisecs:
+  case Key::ksm_max_page_sharing:
+  case Key::ksm_merge_across_vms:
+  case Key::ksm_split_2m_min_pages:
+  case Key::ksm_release_zero_pages:
+    (void)check_merge_knob(v, report_, keys[static_cast<usize>(key)].name.substr(4), g.ksm);
+    return;
   default: break;
   }
   Vm_config& vm = config_.vms[vm_];
@@ -344,6 +362,7 @@ void Parser::apply(Key key, const Config_value& v) {
   case Key::args: (void)check_args(v, report_, vm.args); return;
   case Key::expect: (void)check_expectation(v, report_, vm.expect); return;
   case Key::autostart: (void)check_yes_no(v, report_, vm.autostart); return;
+  case Key::merge: (void)check_on_off(v, report_, vm.merge); return;
   default: return;
   }
 }

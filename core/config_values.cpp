@@ -2,6 +2,7 @@
 // collector. Both builds. Every message says what was expected and what was found; the
 // wording is part of the interface (docs/config.md, tests/unit/config_test.cpp).
 #include "core/config_values.hpp"
+#include "lib/panic.hpp"
 
 namespace hv {
 namespace {
@@ -89,7 +90,7 @@ std::optional<u64> parse_config_number(std::string_view text, u64 max) {
   for (; i < text.size(); ++i) {
     const auto d = digit_value(text[i], base);
     if (!d) return std::nullopt;
-    if (value > (max - *d) / base) return std::nullopt;
+    if (*d > max || value > (max - *d) / base) return std::nullopt;  // (max - d would wrap for a small max)
     value = value * base + *d;
   }
   return value;
@@ -306,6 +307,28 @@ bool check_yes_no(const Config_value& v, Config_reporter& r, bool& out) {
   }
   r.error(v.start_column, "expected yes or no, got {}", Quoted(v.text).view());
   return false;
+}
+
+bool check_on_off(const Config_value& v, Config_reporter& r, bool& out) {
+  if (v.text == "on" || v.text == "off") {
+    out = v.text == "on";
+    return true;
+  }
+  r.error(v.start_column, "expected on or off, got {}", Quoted(v.text).view());
+  return false;
+}
+
+bool check_merge_knob(const Config_value& v, Config_reporter& r, std::string_view knob, Merge_knobs& out) {
+  const Merge_knob_info* info = find_merge_knob(knob);
+  HV_ASSERT(info != nullptr);  // the parser only passes names from the knob table
+  const auto n = parse_config_number(v.text, info->max);
+  if (!n || *n < info->min) {
+    r.error(v.start_column, "expected ksm_{} as a number {}..{} ({}), got {}", knob, info->min, info->max, info->meaning,
+            Quoted(v.text).view());
+    return false;
+  }
+  out.*(info->field) = static_cast<u32>(*n);
+  return true;
 }
 
 bool check_vm_name(std::string_view name, u32 column, Config_reporter& r, Config_string<vm_name_max>& out) {

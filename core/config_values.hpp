@@ -96,6 +96,10 @@ bool check_paging(const Config_value& v, Config_reporter& r, Paging_mode& out);
 bool check_args(const Config_value& v, Config_reporter& r, Config_string<vm_args_max>& out);
 bool check_expectation(const Config_value& v, Config_reporter& r, Vm_expectation& out);
 bool check_yes_no(const Config_value& v, Config_reporter& r, bool& out);
+bool check_on_off(const Config_value& v, Config_reporter& r, bool& out);
+// A merger knob (mm/merge/merge_knobs.hpp) by its sysfs name, e.g. "pages_to_scan" for the key
+// ksm_pages_to_scan: a decimal number within the knob's range.
+bool check_merge_knob(const Config_value& v, Config_reporter& r, std::string_view knob, Merge_knobs& out);
 // A VM name from a [vm NAME] header starting at `column`; stores what fits even when invalid,
 // so that later messages can name the VM.
 bool check_vm_name(std::string_view name, u32 column, Config_reporter& r, Config_string<vm_name_max>& out);

@@ -7,7 +7,8 @@
 namespace hv {
 namespace {
 
-constexpr std::string_view info_usage = "info vms|mem|exits VM|sched";
+constexpr std::string_view info_usage = "info vms|mem|exits VM|sched|ksm";
+constexpr std::string_view ksm_usage = "ksm set KNOB VALUE";
 constexpr std::string_view vm_usage = "vm pause|resume|stop|reset|start|destroy VM";
 constexpr std::string_view log_usage = "log error|warn|info|debug|trace";
 
@@ -123,6 +124,7 @@ void run_info(Monitor_host& host, const Words& w, Monitor_out& out) {
   if (what == "vms") show = show_vms, usage = "info vms";
   else if (what == "mem") show = show_mem, usage = "info mem";
   else if (what == "sched") show = show_sched, usage = "info sched";
+  else if (what == "ksm") show = show_ksm, usage = "info ksm";
   else return out.error("info: unknown {}; expected: {}", Shown_word(what), info_usage);
   if (!no_extra_words(w, 2, usage, usage, out)) return;
   show(host, out);
@@ -148,6 +150,30 @@ void run_vm(Monitor_host& host, const Words& w, Monitor_out& out) {
   const std::string_view refused = host.vm_action(vm.id, action);
   if (!refused.empty()) return out.error("vm {}: vm {} ({}): {}", name, vm.id, vm.name, refused);
   out.line("vm {} ({}): {}", vm.id, vm.name, action_done(action));
+}
+
+void run_ksm(Monitor_host& host, const Words& w, Monitor_out& out) {
+  if (w.count < 2 || w[1] != "set") return out.error("ksm: expected: {} (\"info ksm\" lists the knobs)", ksm_usage);
+  if (w.count < 4) return out.error("ksm set: missing knob or value; expected: {}", ksm_usage);
+  if (!no_extra_words(w, 4, "ksm set", ksm_usage, out)) return;
+  Merge_knobs before;
+  Merge_stats stats;
+  if (!host.merge_info(before, stats)) return out.error("ksm set: no same-page merger in this run");
+  const Merge_knob_info* info = nullptr;
+  const Merge_knob_status s = host.set_merge_knob(w[2], w[3], info);
+  switch (s) {
+  case Merge_knob_status::ok: break;
+  case Merge_knob_status::unknown_knob:
+    return out.error("ksm set: unknown knob {}; expected one of: run, pages_to_scan, sleep_millisecs, max_page_sharing, "
+                     "merge_across_vms, split_2m_min_pages, release_zero_pages",
+                     Shown_word(w[2]));
+  case Merge_knob_status::busy:
+    return out.error("ksm set: {} {}", info->name, merge_knob_status_name(s));
+  default:
+    return out.error("ksm set: {} must be a decimal number {}..{} ({}), got {}", info->name, info->min, info->max,
+                     info->meaning, Shown_word(w[3]));
+  }
+  out.line("ksm: {} = {} (was {})", info->name, w[3], before.*(info->field));
 }
 
 void run_log(Monitor_host& host, const Words& w, Monitor_out& out) {
@@ -212,8 +238,10 @@ void Monitor::execute(std::string_view line, Log_sink& sink) {
     run_vm(host_, w, out);
   } else if (command == "log") {
     run_log(host_, w, out);
+  } else if (command == "ksm") {
+    run_ksm(host_, w, out);
   } else {
-    out.error("unknown command {}; expected one of: help, info, vm, log (\"help\" lists them)", Shown_word(command));
+    out.error("unknown command {}; expected one of: help, info, vm, ksm, log (\"help\" lists them)", Shown_word(command));
   }
 }
 

@@ -6,8 +6,8 @@
 // Log_sink (the Serial_console is one), so it never interleaves with other CPUs' lines.
 //
 // Commands (docs/monitor.md has the output formats, which are stable):
-//   help | info vms | info mem | info exits VM | info sched | vm pause|resume|stop|reset VM |
-//   log error|warn|info|debug|trace
+//   help | info vms | info mem | info exits VM | info sched | info ksm | ksm set KNOB VALUE |
+//   vm pause|resume|stop|reset VM | log error|warn|info|debug|trace
 // VM is a VM's id (decimal) or its name; an id is tried first, as virsh does.
 // A bad command prints exactly one line starting with "error: " and calls nothing on the host
 // that changes state.
@@ -16,6 +16,7 @@
 #include "core/line_editor.hpp"
 #include "lib/log.hpp"
 #include "mm/frame_allocator.hpp"
+#include "mm/merge/merger.hpp"
 #include <string_view>
 
 namespace hv {
@@ -46,6 +47,7 @@ struct Monitor_vm_info {
   u32 cpu = monitor_no_cpu; // the CPU it runs or queues on; monitor_no_cpu: none
   u64 cpu_time_us = 0;    // time spent in the guest, microseconds
   u64 exits = 0;          // VM exits in total
+  u64 merging_kib = 0;    // guest RAM that maps shared frames (same-page merging)
 };
 
 // VM exits of one VM, by basic exit reason (vmx/vcpu.hpp's Exit_stats has the same shape).
@@ -81,6 +83,11 @@ public:
   [[nodiscard]] virtual std::string_view vm_action(Vm_id id, Vm_action action) = 0;
   [[nodiscard]] virtual Log_level log_level() = 0;
   virtual void set_log_level(Log_level level) = 0;
+  // The same-page merger's knobs and statistics; false when hv runs without a merger.
+  [[nodiscard]] virtual bool merge_info(Merge_knobs& knobs, Merge_stats& stats) = 0;
+  // Sets one knob by its sysfs name (mm/merge/merge_knobs.hpp); on an error nothing changed.
+  [[nodiscard]] virtual Merge_knob_status set_merge_knob(std::string_view name, std::string_view value,
+                                                         const Merge_knob_info*& info) = 0;
 
 protected:
   ~Monitor_host() = default;

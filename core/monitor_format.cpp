@@ -6,7 +6,7 @@
 namespace hv {
 namespace {
 
-constexpr std::string_view vms_layout = "{:4} {:<16} {:<8} {:8} {:10} {:4} {:12} {:10}";
+constexpr std::string_view vms_layout = "{:4} {:<16} {:<8} {:8} {:10} {:4} {:12} {:10} {:10}";
 constexpr std::string_view sched_layout = "{:4} {:<16} {:6} {:10}";
 constexpr u64 kib_per_frame = 4;
 
@@ -42,20 +42,22 @@ void show_help(Monitor_out& out) {
   out.line(layout, "info mem", "host frames: free and used, by order, use and owner; overcommit");
   out.line(layout, "info exits VM", "one VM's exits by reason, most frequent first");
   out.line(layout, "info sched", "per CPU: what runs, run queue length, context switches");
+  out.line(layout, "info ksm", "same-page merging: every knob and statistic (Linux's names)");
+  out.line(layout, "ksm set KNOB VALUE", "change a merging knob (run 0|1|2, pages_to_scan, ...)");
   out.line(layout, "vm pause|resume|stop|reset VM", "steer a VM (VM: its id or name)");
   out.line(layout, "vm start|destroy VM", "boot a stopped VM again; remove a finished one");
   out.line(layout, "log error|warn|info|debug|trace", "set the log level");
 }
 
 void show_vms(Monitor_host& host, Monitor_out& out) {
-  out.line(vms_layout, "ID", "NAME", "STATE", "MEM-MIB", "POP-KIB", "CPU", "CPU-TIME", "EXITS");
+  out.line(vms_layout, "ID", "NAME", "STATE", "MEM-MIB", "POP-KIB", "CPU", "CPU-TIME", "EXITS", "MERGED-KIB");
   const usize n = host.vm_count();
   usize shown = 0;
   for (usize i = 0; i < n; ++i) {
     Monitor_vm_info vm;
     if (!host.vm_info(i, vm)) continue;
     out.line(vms_layout, vm.id, vm.name, monitor_vm_state_name(vm.state), vm.memory_mib, vm.populated_kib,
-             cpu_text(vm.cpu).view(), cpu_time_text(vm.cpu_time_us).view(), vm.exits);
+             cpu_text(vm.cpu).view(), cpu_time_text(vm.cpu_time_us).view(), vm.exits, vm.merging_kib);
     ++shown;
   }
   if (shown == 0) out.line("no VMs");
@@ -102,6 +104,39 @@ void show_mem(Monitor_host& host, Monitor_out& out) {
   const u64 ratio = (configured_mib * 1024 * 100 + host_kib / 2) / host_kib;
   out.line("overcommit: VM memory {} MiB on {} MiB of host RAM: ratio {}.{:02}", configured_mib, host_kib / 1024,
            ratio / 100, ratio % 100);
+}
+
+void show_ksm(Monitor_host& host, Monitor_out& out) {
+  Merge_knobs k;
+  Merge_stats s;
+  if (!host.merge_info(k, s)) {
+    out.line("ksm: no same-page merger in this run");
+    return;
+  }
+  constexpr std::string_view layout = "{:<20} {:>14}  {}";
+  out.line(layout, "KNOB", "VALUE", "MEANING");
+  for (const Merge_knob_info& info : merge_knob_table()) out.line(layout, info.name, k.*(info.field), info.meaning);
+  out.line(layout, "STATISTIC", "VALUE", "");
+  const auto stat = [&](std::string_view name, u64 v, std::string_view meaning) { out.line(layout, name, v, meaning); };
+  stat("pages_shared", s.pages_shared, "shared frames in use (4 KiB units)");
+  stat("pages_sharing", s.pages_sharing, "guest pages mapping them beyond one each: pages saved");
+  stat("pages_unshared", s.pages_unshared, "unique pages in the last full pass");
+  stat("pages_volatile", s.pages_volatile, "pages that changed while compared, last full pass");
+  stat("pages_scanned", s.pages_scanned, "4 KiB pages scanned");
+  stat("full_scans", s.full_scans, "passes over all merging VMs");
+  stat("ksm_zero_pages", s.ksm_zero_pages, "zero-filled pages given back");
+  Fixed_text<32> profit;
+  format_to(profit, "{}", s.general_profit);
+  out.line(layout, "general_profit", profit.view(), "bytes saved less the metadata");
+  stat("cow_breaks", s.cow_breaks, "writes to shared frames that copied");
+  stat("cow_takebacks", s.cow_takebacks, "writes by a frame's last user (no copy)");
+  stat("merges_4k", s.merges_4k, "4 KiB pages that joined a shared frame");
+  stat("merges_2m", s.merges_2m, "2 MiB frames that joined a shared 2 MiB frame");
+  stat("splits_2m", s.splits_2m, "2 MiB frames split because enough of them could merge");
+  stat("unmerged", s.unmerged, "pages unshared by run=2 or merge=off");
+  stat("out_of_memory", s.out_of_memory, "merges skipped for want of a frame");
+  stat("metadata_bytes", s.metadata_bytes, "reverse map, indexes, candidate table");
+  stat("vms", s.vms, "VMs attached");
 }
 
 void show_exits(Monitor_out& out, const Monitor_vm_info& vm, const Monitor_exit_counts& counts) {

@@ -44,5 +44,6 @@ void show_vms(Monitor_host& host, Monitor_out& out);
 void show_mem(Monitor_host& host, Monitor_out& out);
 void show_exits(Monitor_out& out, const Monitor_vm_info& vm, const Monitor_exit_counts& counts);
 void show_sched(Monitor_host& host, Monitor_out& out);
+void show_ksm(Monitor_host& host, Monitor_out& out);
 
 } // namespace hv

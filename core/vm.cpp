@@ -33,7 +33,8 @@ private:
 Vm::Vm(Vm_id id, const Vm_config& config, Vm_host& host)
     : id_(id), config_(config),
       memory_(host.frames, host.direct_map, host.invalidator, make_ept_config(id, host.ept_hardware, host.policy), host.policy),
-      msrs_(host.msr_config, 0), msr_config_(host.msr_config) {
+      merger_(host.merger), msrs_(host.msr_config, 0), msr_config_(host.msr_config) {
+  if (merger_) memory_.set_sharing(&merger_->sharing());
   const std::string_view n = config_.name.view();
   std::memcpy(name_, n.data(), n.size());
   uart_.set_name(std::string_view(name_, n.size()));
@@ -44,6 +45,7 @@ Vm::Vm(Vm_id id, const Vm_config& config, Vm_host& host)
 // Null on success, else why not.
 const char* Vm::load_image() {
   if (memory_.init() != Ept_status::ok) return "no memory for the EPT root";
+  if (merger_ && merger_->attach(id_, memory_, config_.merge) != Merge_status::ok) return "cannot join the same-page merger";
   Memory_writer writer(memory_);
   const Guest_load_result loaded =
       load_guest(Guest_load_request{image_, u64{config_.memory_mib} * MiB, id_, name(), config_.args.view()}, writer);
@@ -67,9 +69,16 @@ void Vm::reset_vcpu_state() {
 }
 
 // Gives all guest memory back and marks the VM failed (it never runs again).
+// The merger lets go of the VM first: it never scans memory that is going away.
+void Vm::release_memory() {
+  if (merger_) (void)merger_->detach(id_);
+  memory_.destroy();
+  if (merger_) merger_->release_idle_storage();
+}
+
 bool Vm::fail(std::string_view what, std::string_view why) {
   log_error("vm", "{}: {}: {}", name(), what, why);
-  memory_.destroy();
+  release_memory();
   memory_released_ = true;
   state_ = Vm_state::failed;
   vcpu_.stop = Vcpu_stop{Vcpu_stop_kind::not_started, 0, 0};
@@ -88,6 +97,7 @@ bool Vm::prepare(std::span<const u8> image) {
   vcpu_.index = 0;
   vcpu_.vm_name = name_;
   vcpu_.memory = &memory_;
+  vcpu_.merger = merger_;
   vcpu_.io = &io_;
   vcpu_.cpuid = &cpuid_;
   vcpu_.msrs = &msrs_;
@@ -102,7 +112,7 @@ bool Vm::prepare(std::span<const u8> image) {
 bool Vm::reset() {
   if (memory_released_) return false;
   // The memslots outlive destroy(): only the EPT and the frames behind it go.
-  memory_.destroy();
+  release_memory();
   if (!reload("reset failed")) return false;
   ++resets_;
   log_info("vm", "{}: reset: guest memory emptied, image loaded again, entry {:#x}", name(), start_.rip);
@@ -143,7 +153,7 @@ void Vm::finish() {
   log_info("vm", "{}: memory: {} KiB populated ({} x 4 KiB, {} x 2 MiB), {} EPT table pages, {} EPT violations",
            name(), final_memory_.populated_bytes() / KiB, final_memory_.frames_4k, final_memory_.frames_2m,
            final_memory_.table_pages, final_memory_.violations);
-  memory_.destroy();
+  release_memory();
   memory_released_ = true;
   state_ = Vm_state::stopped;
 }

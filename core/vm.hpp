@@ -8,6 +8,7 @@
 #include "devices/debug_exit.hpp"
 #include "devices/guest_uart.hpp"
 #include "mm/guest_memory.hpp"
+#include "mm/merge/merger.hpp"
 #include "vmx/guest_cpuid.hpp"
 #include "vmx/guest_msr.hpp"
 #include "vmx/vcpu.hpp"
@@ -27,6 +28,7 @@ struct Vm_host {
   Paging_policy policy;
   Cpu_access& cpu;              // read once, to build the guest CPU model
   Guest_msr_config msr_config;
+  Merger* merger = nullptr;     // same-page merging (mm/merge/); null: the VM's pages never merge
 };
 
 class Vm {
@@ -74,6 +76,7 @@ private:
   [[nodiscard]] const char* load_image();
   void reset_vcpu_state();
   bool reload(std::string_view what);
+  void release_memory();
   bool fail(std::string_view what, std::string_view why);
 
   Vm_id id_;
@@ -81,6 +84,7 @@ private:
   char name_[vm_name_max + 1] = {};
   Vm_state state_ = Vm_state::created;
   Guest_memory memory_;
+  Merger* merger_ = nullptr;
   Io_bus io_;
   Guest_uart uart_;
   Debug_exit debug_exit_;

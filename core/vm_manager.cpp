@@ -196,6 +196,7 @@ bool Vm_manager::vm_info(usize index, Monitor_vm_info& out) {
   out.memory_mib = vm.config().memory_mib;
   out.populated_kib = vm.populated_bytes() / KiB;
   out.exits = vm.vcpu().stats.total;
+  if (merger_) out.merging_kib = merger_->merging_pages(vm.id()) * (page_size_4k / KiB);
   if (e.scheduled) {
     if (const std::optional<Task_info> t = scheduler_.task_info(e.task)) {
       out.cpu = t->cpu == no_cpu ? monitor_no_cpu : t->cpu;
@@ -214,6 +215,21 @@ bool Vm_manager::vm_exit_counts(Vm_id id, Monitor_exit_counts& out) {
 }
 
 Frame_stats Vm_manager::frame_stats() { return frames_.stats(); }
+
+bool Vm_manager::merge_info(Merge_knobs& knobs, Merge_stats& stats) {
+  if (!merger_) return false;
+  knobs = merger_->knobs();
+  stats = merger_->stats();
+  return true;
+}
+
+Merge_knob_status Vm_manager::set_merge_knob(std::string_view name, std::string_view value, const Merge_knob_info*& info) {
+  if (!merger_) {
+    info = nullptr;
+    return Merge_knob_status::unknown_knob;
+  }
+  return merger_->set_knob(name, value, info);
+}
 
 u32 Vm_manager::cpu_count() { return scheduler_.cpu_count(); }
 

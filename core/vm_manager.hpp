@@ -83,6 +83,11 @@ public:
   std::string_view vm_action(Vm_id id, Vm_action action) override;
   Log_level log_level() override;
   void set_log_level(Log_level level) override;
+  bool merge_info(Merge_knobs& knobs, Merge_stats& stats) override;
+  Merge_knob_status set_merge_knob(std::string_view name, std::string_view value, const Merge_knob_info*& info) override;
+
+  // The same-page merger the VMs are attached to (null: none); for the monitor.
+  void set_merger(Merger* merger) { merger_ = merger; }
 
 private:
   struct Entry {
@@ -111,6 +116,7 @@ private:
   Frame_allocator& frames_;
   u64 tsc_per_us_;
   Kick_fn kick_;
+  Merger* merger_ = nullptr;
   mutable Spinlock lock_;
   std::array<Entry, vm_manager_capacity> entries_{};
   usize count_ = 0;

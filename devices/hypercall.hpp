@@ -5,6 +5,17 @@
 #pragma once
 #include "arch/x86/types.hpp"
 
+// What the out-of-line hypercalls work on (both may be null: those calls then answer -ENOSYS).
+namespace hv {
+class Guest_memory;
+class Merger;
+struct Hypercall_env {
+  Guest_memory* memory = nullptr;  // the caller's guest-physical memory (buffers)
+  Merger* merger = nullptr;        // same-page merging (MERGE_STATS)
+  u16 vm = 0;                      // the caller's VM id
+};
+} // namespace hv
+
 namespace hv {
 
 inline constexpr u32 hypercall_interface_version = 1;
@@ -13,11 +24,24 @@ namespace hc {
 inline constexpr u64 NOP = 0;       // returns 0; for measuring the round trip
 inline constexpr u64 VERSION = 1;   // returns hypercall_interface_version
 inline constexpr u64 FEATURES = 2;  // returns a bit mask of hc_feature bits
+inline constexpr u64 MERGE_STATS = 3;  // RBX = GPA of a Merge_stats_guest: this VM's merging statistics
 } // namespace hc
 namespace hc_feature {
 inline constexpr u64 NOP = 1u << 0;
 inline constexpr u64 VERSION = 1u << 1;
+inline constexpr u64 MERGE_STATS = 1u << 3;
 } // namespace hc_feature
+
+// What MERGE_STATS writes at the guest's buffer (8-byte aligned, 64 bytes, inside RAM).
+struct Merge_stats_guest {
+  u64 merging_pages;   // this VM's 4 KiB pages that map a shared frame now
+  u64 zero_released;   // this VM's zero-filled pages given back (counter)
+  u64 cow_breaks;      // this VM's writes to shared frames that needed a copy (counter)
+  u64 full_scans;      // the merger's passes so far: wait for it to advance to know a pass saw you
+  u64 run;             // the merger's run knob (0 stop, 1 run, 2 unmerge)
+  u64 reserved[3];
+};
+static_assert(sizeof(Merge_stats_guest) == 64);
 
 // Linux errno values, negated in RAX.
 inline constexpr i64 HC_EPERM = -1;
@@ -37,12 +61,13 @@ struct Hypercall_counters {
   u64 unknown = 0;
 };
 
-// The hypercalls that do more than answer a constant (none yet): hypercall.cpp.
-[[nodiscard]] i64 run_hypercall(const Hypercall_args& args, Hypercall_counters& counters);
+// The hypercalls that do more than answer a constant: hypercall.cpp.
+[[nodiscard]] i64 run_hypercall(const Hypercall_args& args, Hypercall_counters& counters, const Hypercall_env& env);
 
 // Runs one hypercall; the value goes to the guest's RAX. Inline, as part of VMCALL's exit path:
 // the privilege check and the calls that answer a constant (NOP is the round-trip probe).
-[[nodiscard]] inline i64 dispatch_hypercall(const Hypercall_args& args, Hypercall_counters& counters) {
+[[nodiscard]] inline i64 dispatch_hypercall(const Hypercall_args& args, Hypercall_counters& counters,
+                                            const Hypercall_env& env = {}) {
   ++counters.calls;
   if (args.cpl != 0) {
     ++counters.refused_cpl;
@@ -51,8 +76,9 @@ struct Hypercall_counters {
   switch (args.nr) {
   case hc::NOP: return 0;
   case hc::VERSION: return hypercall_interface_version;
-  case hc::FEATURES: return static_cast<i64>(hc_feature::NOP | hc_feature::VERSION);
-  default: return run_hypercall(args, counters);
+  case hc::FEATURES:
+    return static_cast<i64>(hc_feature::NOP | hc_feature::VERSION | (env.merger ? hc_feature::MERGE_STATS : 0));
+  default: return run_hypercall(args, counters, env);
   }
 }
 

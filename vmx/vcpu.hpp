@@ -13,6 +13,7 @@
 namespace hv {
 
 class Guest_memory;
+class Merger;
 class Guest_cpuid;
 class Guest_msrs;
 
@@ -66,6 +67,7 @@ struct Vcpu {
   u32 index = 0;
   const char* vm_name = "vm";
   Guest_memory* memory = nullptr;
+  Merger* merger = nullptr;  // same-page merging, for the MERGE_STATS hypercall (null: none)
   Io_bus* io = nullptr;
   Guest_cpuid* cpuid = nullptr;
   Guest_msrs* msrs = nullptr;

@@ -137,7 +137,7 @@ void idle(u32 cpu, Cpu_loop_shared& s, u64 ticks) {
   u32 spins = 0;
   while (!s.kicked[cpu].load(std::memory_order_acquire) && !s.finished.load(std::memory_order_acquire)) {
     if (x86::rdtsc() >= end) break;
-    if (s.poll && (++spins & 15) == 0) s.poll(cpu);
+    if ((++spins & 15) == 0) s.poll(cpu);
     x86::pause();
   }
 }
@@ -172,7 +172,7 @@ void cpu_loop_run(Per_cpu& cpu, Cpu_loop_shared& s) {
   st.start_tsc = x86::rdtsc();
   while (!s.finished.load(std::memory_order_acquire)) {
     s.kicked[c].store(false, std::memory_order_relaxed);
-    if (s.poll) s.poll(c);
+    s.poll(c);
     (void)s.vms->service(c, executor);
     check_finished(s);  // also true from the start when no VM could be started
     if (s.finished.load(std::memory_order_acquire)) break;

@@ -39,7 +39,20 @@ struct Cpu_loop_shared {
   std::atomic<bool> finished{false};
   std::atomic<bool> kicked[max_cpus] = {};
   Hv_thread* thread_of[sched_max_tasks] = {};  // by task id: the thread, or null for a vCPU
-  void (*poll)(u32 cpu) = nullptr;             // between slices and while idle (console input)
+  // Between slices and while idle: the console's input, the merge thread's wake-up time.
+  static constexpr u32 max_polls = 4;
+  void (*polls[max_polls])(u32 cpu) = {};
+  void add_poll(void (*fn)(u32 cpu)) {
+    for (auto& p : polls)
+      if (!p) {
+        p = fn;
+        return;
+      }
+  }
+  void poll(u32 cpu) const {
+    for (auto* p : polls)
+      if (p) p(cpu);
+  }
   void (*on_all_finished)() = nullptr;         // once, by the CPU that sees every VM finished
   std::atomic<bool> all_finished_seen{false};
   Cpu_loop_stats stats[max_cpus] = {};

@@ -64,7 +64,7 @@ bool monitor_console_start(Cpu_loop_shared& shared, Monitor_host& host, Uart_165
   g_thread.task = *task;
   g_thread.cpu = 0;
   shared.thread_of[*task] = &g_thread;
-  shared.poll = poll_console;
+  shared.add_poll(poll_console);
   Kick k;
   if (!shared.scheduler->resume(*task, &k)) return false;
   return true;

@@ -42,6 +42,11 @@ public:
     return find_each(key, [](u32) { return true; });
   }
 
+  // Starts loading the slot where `key`'s entries begin (a lookup follows soon).
+  void prefetch(u64 key) const {
+    if (slots_.size()) __builtin_prefetch(&slots_[mix(key) & (slots_.size() - 1)]);
+  }
+
   // Removes the entry key -> value; false when there is none.
   bool erase(u64 key, u32 value) {
     if (count_ == 0) return false;

@@ -99,6 +99,20 @@ bool Merger::maybe_split_2m(Vm_id vm, Guest_memory& m, const Ept_leaf& leaf, con
   return true;
 }
 
+// Lock of the page's VM held. A 4 KiB page's plan: zero, merge (a stable frame or a partner of
+// this pass may match), or unique (entered as a candidate). True: it goes into the batch.
+bool Merger::plan_4k(Page& p, bool zero) {
+  if (zero && knobs_.release_zero_pages) {
+    p.plan = Plan::zero;
+    return true;
+  }
+  // A partner from this pass, in case the shared frames with this hash are full or gone.
+  p.candidate = find_candidate(p.key, Page_size::size_4k);
+  if (p.candidate != Hash_index::empty || has_stable(p.key, Page_size::size_4k)) return true;
+  add_candidate(Candidate{p.key, p.gpa.value(), p.hpa.value(), static_cast<Vm_id>(p.vm), static_cast<u8>(p.size), {}});
+  return false;
+}
+
 u64 Merger::scan_vm(Vm_id vm, Vm_entry& e, u64 budget) {
   Guest_memory& m = *e.memory;
   const Gpa end(ept_4level_gpa_limit);
@@ -107,23 +121,32 @@ u64 Merger::scan_vm(Vm_id vm, Vm_entry& e, u64 budget) {
   u64 scanned = 0;
   {
     Spinlock_guard guard(m.lock_);
-    // One leaf looked up ahead, so that its page is on its way from memory while this one is
-    // hashed (hardware prefetchers stop at a 4 KiB boundary; the scan is bound by memory).
+    // The scan is bound by memory: the next leaf's page is prefetched while this one is hashed
+    // (hardware prefetchers stop at a 4 KiB boundary), and a 4 KiB page's plan is made one page
+    // later, once its candidate-index slot (prefetched when it was hashed) is in the cache.
     std::optional<Ept_leaf> leaf = m.ept_.next_leaf(e.cursor, end);
-    for (; n < batch_pages && scanned < budget; leaf = m.ept_.next_leaf(e.cursor, end)) {
+    std::optional<Ept_leaf> ahead;
+    Page held{};
+    bool holding = false, held_zero = false;
+    const auto flush_held = [&] {
+      if (holding && plan_4k(held, held_zero)) pages[n++] = held;
+      holding = false;
+    };
+    for (; n + 1 < batch_pages && scanned < budget; leaf = ahead) {
       if (!leaf) {
         e.cursor = end;
         break;
       }
       const Page_size size = leaf->size;
-      if (size == Page_size::size_2m && n > 0) break;  // a 2 MiB frame goes in a batch of its own
+      if (size == Page_size::size_2m) {  // a 2 MiB frame goes in a batch of its own
+        flush_held();
+        if (n > 0) break;
+      }
       e.cursor = leaf->gpa + page_bytes(size);
-      if (size == Page_size::size_4k) {
-        const auto ahead = m.ept_.next_leaf(e.cursor, end);
-        if (ahead && ahead->size == Page_size::size_4k) {
-          const auto* line = m.direct_map_.ptr<const u8>(ahead->hpa);
-          for (u64 off = 0; off < page_size_4k; off += 64) __builtin_prefetch(line + off);
-        }
+      ahead = m.ept_.next_leaf(e.cursor, end);
+      if (size == Page_size::size_4k && ahead && ahead->size == Page_size::size_4k) {
+        const auto* line = m.direct_map_.ptr<const u8>(ahead->hpa);
+        for (u64 off = 0; off < page_size_4k; off += 64) __builtin_prefetch(line + off);
       }
       const u8 kind = leaf->attrs.software;
       // Already shared, 1 GiB, or a 4 KiB part of a 2 MiB block (exec split): nothing to do here.
@@ -132,30 +155,35 @@ u64 Merger::scan_vm(Vm_id vm, Vm_entry& e, u64 budget) {
         continue;
       }
       const void* data = m.direct_map_.ptr(leaf->hpa);
-      u64 hash;
-      bool zero = false;
-      if (size == Page_size::size_4k) {
-        hash = hash_page_4k(data);
-        zero = hash == zero_hash_4k_ && page_is_zero(data, page_size_4k);
-      } else {
-        bool all_zero = true;
-        for (u32 i = 0; i < 512; ++i) {
-          sub_hashes_[i] = hash_page_4k(static_cast<const u8*>(data) + i * page_size_4k);
-          all_zero &= sub_hashes_[i] == zero_hash_4k_;
-        }
-        hash = hash_2m_from_pages(sub_hashes_);
-        zero = all_zero && page_is_zero(data, page_size_2m);
-      }
       scanned += pages_in(size);
-      Page p{leaf->gpa, leaf->hpa, size, hash, key_of(hash, vm, size), leaf->attrs, Plan::merge, Hash_index::empty};
+      if (size == Page_size::size_4k) {
+        const u64 hash = hash_page_4k(data);
+        const bool zero = hash == zero_hash_4k_ && page_is_zero(data, page_size_4k);
+        const Page p{leaf->gpa, leaf->hpa, size, hash, key_of(hash, vm, size), leaf->attrs, Plan::merge,
+                     Hash_index::empty, vm};
+        candidate_index_.prefetch(p.key);
+        flush_held();
+        held = p;
+        held_zero = zero;
+        holding = true;
+        continue;
+      }
+      bool all_zero = true;
+      for (u32 i = 0; i < 512; ++i) {
+        sub_hashes_[i] = hash_page_4k(static_cast<const u8*>(data) + i * page_size_4k);
+        all_zero &= sub_hashes_[i] == zero_hash_4k_;
+      }
+      const u64 hash = hash_2m_from_pages(sub_hashes_);
+      const bool zero = all_zero && page_is_zero(data, page_size_2m);
+      Page p{leaf->gpa, leaf->hpa, size, hash, key_of(hash, vm, size), leaf->attrs, Plan::merge, Hash_index::empty, vm};
       if (zero && knobs_.release_zero_pages) {
         p.plan = Plan::zero;
       } else {
-        // A partner from this pass, in case the shared frames with this hash are full or gone.
         p.candidate = find_candidate(p.key, size);
         if (p.candidate == Hash_index::empty && !has_stable(p.key, size)) {
-          if (size == Page_size::size_2m && maybe_split_2m(vm, m, *leaf, sub_hashes_)) {
+          if (maybe_split_2m(vm, m, *leaf, sub_hashes_)) {
             e.cursor = leaf->gpa;  // its pages are scanned (and counted) again, as 4 KiB pages
+            ahead = m.ept_.next_leaf(e.cursor, end);
             scanned -= 512;
             continue;
           }
@@ -164,8 +192,9 @@ u64 Merger::scan_vm(Vm_id vm, Vm_entry& e, u64 budget) {
         }
       }
       pages[n++] = p;
-      if (size == Page_size::size_2m) break;
+      break;
     }
+    flush_held();
     if (n) scan_batch(vm, m, pages, n);
   }
   finish_pending();
@@ -284,7 +313,7 @@ void Merger::finish_pending() {
       if (!t || t->leaf.gpa.value() != c.gpa || t->leaf.size != size || t->leaf.hpa.value() != c.hpa ||
           t->leaf.attrs.software != private_kind(size))
         continue;
-      pages[n++] = Page{Gpa(c.gpa), Hpa(c.hpa), size, 0, c.key, t->leaf.attrs, Plan::merge, Hash_index::empty};
+      pages[n++] = Page{Gpa(c.gpa), Hpa(c.hpa), size, 0, c.key, t->leaf.attrs, Plan::merge, Hash_index::empty, vm};
     }
     i = end;
     if (n == 0) continue;

@@ -51,6 +51,16 @@ Merge_status Merger::detach(Vm_id vm) {
   return Merge_status::ok;
 }
 
+void Merger::release_idle_storage() {
+  Spinlock_guard guard(lock_);
+  for (const Vm_entry& e : vms_)
+    if (e.memory) return;
+  end_pass();
+  candidates_.release();
+  candidate_index_.release();
+  sharing_.release_storage_if_empty();
+}
+
 Merge_status Merger::set_vm_merge(Vm_id vm, bool merge) {
   if (vm == no_vm || vm >= max_vms) return Merge_status::bad_vm_id;
   Spinlock_guard guard(lock_);

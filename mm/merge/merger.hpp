@@ -3,7 +3,7 @@
 // and frees the rest. Both builds; the merge thread (core/) calls scan() and sleeps in between.
 //
 // One pass, not two. Linux ksmd puts a page in its unstable tree only after its checksum held over
-// a full pass, so its first pass merges almost nothing. Here every page is hashed (XXH3) as it is
+// a full pass, so its first pass merges almost nothing. Here every page is hashed (XXH64) as it is
 // scanned; a hash seen earlier in the same pass (the candidate index) or held by a shared frame
 // (the stable index, Shared_pages) makes the page a merge candidate at once. Correctness does not
 // rest on the hash: a candidate is write-protected in the EPT first (one INVEPT per batch), and
@@ -60,6 +60,9 @@ public:
   [[nodiscard]] Merge_status attach(Vm_id vm, Guest_memory& memory, bool merge);
   // Before the VM's memory is destroyed (destroy() drops the VM's shared mappings itself).
   Merge_status detach(Vm_id vm);
+  // After a VM's memory is gone: with no VM attached, every table's storage goes back (so that
+  // all frames are free again when every VM has stopped).
+  void release_idle_storage();
   // merge = off unshares the VM's pages (as QEMU's mem-merge=off after the fact would).
   Merge_status set_vm_merge(Vm_id vm, bool merge);
 
@@ -111,6 +114,7 @@ private:
     Ept_attrs attrs; // the leaf's attributes before protection
     Plan plan;
     u32 candidate;   // the candidate it pairs with, or Hash_index::empty
+    u16 vm;
   };
   static constexpr u32 batch_pages = 32;
 
@@ -119,6 +123,7 @@ private:
   [[nodiscard]] bool next_vm(u32& index);
   [[nodiscard]] u32 active_vms() const;
   [[nodiscard]] bool unchanged(const Page& p, const void* data);
+  [[nodiscard]] bool plan_4k(Page& p, bool zero);
   // Scans from the VM's cursor; returns the 4 KiB pages scanned (0: the VM's end was reached).
   u64 scan_vm(Vm_id vm, Vm_entry& entry, u64 budget);
   void scan_batch(Vm_id vm, Guest_memory& m, Page* pages, u32 n);

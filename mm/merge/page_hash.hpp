@@ -1,6 +1,6 @@
 // mm/merge/page_hash.hpp - hashing and comparing guest pages for the merger. Both builds.
-// The hash is XXH3-64 (xxHash, header-only from Debian's libxxhash-dev); it only picks
-// candidates: every merge is confirmed by pages_equal on write-protected contents.
+// The hash is XXH64 (xxHash, header-only from Debian's libxxhash-dev); it only picks candidates:
+// every merge is confirmed by pages_equal on write-protected contents.
 #pragma once
 #include "arch/x86/types.hpp"
 

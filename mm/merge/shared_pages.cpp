@@ -153,6 +153,35 @@ Shared_pages_stats Shared_pages::stats() const {
   return s;
 }
 
+u64 Shared_pages::cross_vm_frames() const {
+  Spinlock_guard guard(lock_);
+  u64 n = 0;
+  for (u32 i = 0; i < records_.size(); ++i) {
+    const Record& r = records_[i];
+    if (r.users < 2) continue;
+    const Vm_id first = rmap_[r.rmap].vm;
+    for (u32 e = rmap_[r.rmap].next; e != none; e = rmap_[e].next) {
+      if (rmap_[e].vm != first) {
+        ++n;
+        break;
+      }
+    }
+  }
+  return n;
+}
+
+void Shared_pages::release_storage_if_empty() {
+  Spinlock_guard guard(lock_);
+  if (frames_4k_ + frames_2m_ != 0) return;
+  records_.release();
+  rmap_.release();
+  by_hash_.release();
+  by_frame_.release();
+  free_records_ = none;
+  free_rmap_ = none;
+  max_users_ = 0;
+}
+
 u64 Shared_pages::merging_pages(Vm_id vm) const {
   Spinlock_guard guard(lock_);
   return vm < merge_max_vms ? merging_[vm] : 0;

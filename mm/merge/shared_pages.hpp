@@ -94,6 +94,11 @@ public:
   }
 
   [[nodiscard]] Shared_pages_stats stats() const;
+  // Shared frames whose users belong to more than one VM (0 when merge_across_vms = 0 held
+  // throughout). Walks every reverse map: for reports, not hot paths.
+  [[nodiscard]] u64 cross_vm_frames() const;
+  // Gives the records', reverse map's and indexes' storage back when nothing is shared.
+  void release_storage_if_empty();
   // Guest pages of `vm` that map a shared frame (Linux's ksm_merging_pages of a process), in 4 KiB.
   [[nodiscard]] u64 merging_pages(Vm_id vm) const;
   [[nodiscard]] Frame_allocator& allocator() const { return frames_; }

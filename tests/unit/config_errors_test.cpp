@@ -77,12 +77,12 @@ TEST(ConfigErrors, ControlCharactersAndLoneCarriageReturns) {
 
 TEST(ConfigErrors, UnknownKeys) {
   EXPECT_THAT(config_errors("loglevel = info\n"),
-              ElementsAre("hv.cfg:1:1: unknown key \"loglevel\" (global keys: log_level, console, quantum_us, on_all_stopped)"));
+              ElementsAre("hv.cfg:1:1: unknown key \"loglevel\" (global keys: log_level, console, quantum_us, on_all_stopped, ksm_KNOB)"));
   EXPECT_THAT(vm_line_errors("  memroy = 8"),
               ElementsAre("hv.cfg:4:3: unknown key \"memroy\" (VM keys: memory, image, cpus, paging, args, expect, "
-                          "autostart)"));
+                          "autostart, merge)"));
   EXPECT_THAT(config_errors("Log-Level = info\n"),
-              ElementsAre("hv.cfg:1:1: unknown key \"Log-Level\" (global keys: log_level, console, quantum_us, on_all_stopped)"));
+              ElementsAre("hv.cfg:1:1: unknown key \"Log-Level\" (global keys: log_level, console, quantum_us, on_all_stopped, ksm_KNOB)"));
 }
 
 TEST(ConfigErrors, KeysInTheWrongPlace) {
@@ -333,7 +333,7 @@ TEST(ConfigErrors, DiagnosticsAreSortedByPosition) {
               ElementsAre("hv.cfg:1:1: VM \"a\" has no \"memory\" (required: memory = MiB, 2..65536)",
                           "hv.cfg:1:1: VM \"a\" has no \"image\" (required: image = FILE in \\EFI\\hv\\guests\\)",
                           "hv.cfg:2:1: unknown key \"bogus\" (VM keys: memory, image, cpus, paging, args, expect, "
-                          "autostart)",
+                          "autostart, merge)",
                           "hv.cfg:6:1: \"log_level\" is a global setting: put it before the first [vm NAME] section"));
 }
 
@@ -344,12 +344,26 @@ TEST(ConfigErrors, TheListIsBoundedAndCountsWhatItDropped) {
   EXPECT_EQ(p.config->diagnostic_count, config_max_diagnostics);
   EXPECT_EQ(p.config->diagnostics_dropped, 8u);
   EXPECT_EQ(p.config->error_count(), 40u);
-  EXPECT_EQ(p.messages.back(), "hv.cfg:32:1: unknown key \"nonsense31\" (global keys: log_level, console, quantum_us, on_all_stopped)");
+  EXPECT_EQ(p.messages.back(), "hv.cfg:32:1: unknown key \"nonsense31\" (global keys: log_level, console, quantum_us, on_all_stopped, ksm_KNOB)");
 }
 
 TEST(ConfigErrors, LongValuesAreCutInMessages) {
   EXPECT_THAT(memory_line_errors("memory = " + std::string(100, '7')),
               ElementsAre("hv.cfg:4:10: expected a number of MiB (2..65536), got \"" + std::string(40, '7') + "...\""));
+}
+
+TEST(ConfigErrors, MergerKnobsAreCheckedWithTheirNameAndRange) {
+  const auto p = parse_text("ksm_run = 3\nksm_pages_to_scan = 0\nksm_sleep_millisecs = soon\nksm_run = 1\n"
+                            "[vm a]\nmemory = 8\nimage = a\nmerge = maybe\nksm_run = 1\n");
+  EXPECT_THAT(p.messages,
+              ElementsAre("hv.cfg:1:11: expected ksm_run as a number 0..2 (0 stop, 1 run, 2 unmerge all and stop), got \"3\"",
+                          "hv.cfg:2:21: expected ksm_pages_to_scan as a number 1..16777216 (4 KiB pages scanned per "
+                          "wake-up), got \"0\"",
+                          "hv.cfg:3:23: expected ksm_sleep_millisecs as a number 0..3600000 (sleep between wake-ups), got "
+                          "\"soon\"",
+                          "hv.cfg:4:1: duplicate key \"ksm_run\" (first set on line 1)",
+                          "hv.cfg:8:9: expected on or off, got \"maybe\"",
+                          "hv.cfg:9:1: \"ksm_run\" is a global setting: put it before the first [vm NAME] section"));
 }
 
 } // namespace

@@ -185,7 +185,7 @@ TEST(ConfigParse, Utf8ByteOrderMarkIsSkipped) {
   EXPECT_EQ(p.vm(0).name.view(), "a");
   // Columns on line 1 count from after the mark.
   EXPECT_THAT(config_errors("\xEF\xBB\xBFoops = 1\n"),
-              ElementsAre("hv.cfg:1:1: unknown key \"oops\" (global keys: log_level, console, quantum_us, on_all_stopped)"));
+              ElementsAre("hv.cfg:1:1: unknown key \"oops\" (global keys: log_level, console, quantum_us, on_all_stopped, ksm_KNOB)"));
 }
 
 TEST(ConfigParse, QuotedValuesAndTheirEscapes) {
@@ -423,6 +423,25 @@ TEST(ConfigFormat, TheLongestDiagnosticFitsItsBuffer) {
 
 TEST(ConfigFormat, NoDiagnosticForAGoodFile) {
   EXPECT_THAT(config_errors(full_file), IsEmpty());
+}
+
+TEST(ConfigParse, MergerKnobsAndPerVmMerge) {
+  const auto p = parse_text("ksm_run = 1\nksm_pages_to_scan = 0x400\nksm_sleep_millisecs = 0\nksm_max_page_sharing = 512\n"
+                            "ksm_merge_across_vms = 0\nksm_split_2m_min_pages = 128\nksm_release_zero_pages = 0\n"
+                            "[vm a]\nmemory = 8\nimage = a\nmerge = off\n[vm b]\nmemory = 8\nimage = b\n");
+  ASSERT_TRUE(p.messages.empty()) << p.messages[0];
+  const Merge_knobs& k = p.config->globals.ksm;
+  EXPECT_EQ(k.run, 1u);
+  EXPECT_EQ(k.sleep_millisecs, 0u);
+  EXPECT_EQ(k.max_page_sharing, 512u);
+  EXPECT_EQ(k.merge_across_vms, 0u);
+  EXPECT_EQ(k.split_2m_min_pages, 128u);
+  EXPECT_EQ(k.release_zero_pages, 0u);
+  EXPECT_FALSE(p.vm(0).merge);
+  EXPECT_TRUE(p.vm(1).merge);  // the default
+  const auto d = parse_text("[vm a]\nmemory = 8\nimage = a\n");
+  EXPECT_EQ(d.config->globals.ksm.run, 0u);  // merging is off unless asked for, as Linux
+  EXPECT_EQ(d.config->globals.ksm.pages_to_scan, 100u);
 }
 
 } // namespace

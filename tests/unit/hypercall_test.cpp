@@ -36,7 +36,7 @@ TEST(Hypercall, CpuidAndVmcallAgreeOnTheInterfaceVersion) {
 
 TEST(Hypercall, UnknownNumbersAreEnosysAndCounted) {
   Hypercall_counters c;
-  for (u64 nr : {3ull, 0x100ull, 0xFFFFFFFFull, 0x8000000000000000ull, ~0ull}) {
+  for (u64 nr : {4ull, 0x100ull, 0xFFFFFFFFull, 0x8000000000000000ull, ~0ull}) {
     EXPECT_EQ(call(c, nr), HC_ENOSYS) << nr;
   }
   EXPECT_EQ(HC_ENOSYS, -38);
@@ -62,6 +62,49 @@ TEST(Hypercall, UserModeIsRefusedWithEpermBeforeAnythingRuns) {
   EXPECT_EQ(c.unknown, 0u);
   EXPECT_EQ(c.calls, 5u);
   EXPECT_EQ(call(c, hc::VERSION, 0), 1) << "ring 0 still works afterwards";
+}
+
+} // namespace
+} // namespace hv
+
+#include "unit/support/merge_fixture.hpp"
+
+namespace hv {
+namespace {
+
+TEST(Hypercall, MergeStatsWritesThisVmsFiguresAndRefusesBadBuffers) {
+  test::Merge_host host(64 * MiB);
+  Merge_knobs k;
+  k.run = 1;
+  host.merger().set_knobs(k);
+  Guest_memory& a = host.add_vm(1, 4 * MiB, false);
+  host.add_vm(2, 4 * MiB, false);
+  for (u64 i = 0; i < 8; ++i) {
+    ASSERT_TRUE(host.fill_page(1, i * page_size_4k, 5));
+    ASSERT_TRUE(host.fill_page(2, i * page_size_4k, 5));
+  }
+  ASSERT_TRUE(host.fill_page(1, 8 * page_size_4k, 0));
+  host.merger().scan_full_pass();
+  Hypercall_counters c;
+  const Hypercall_env env{&a, &host.merger(), 1};
+  const u64 buffer = 9 * page_size_4k;
+  EXPECT_EQ(dispatch_hypercall(Hypercall_args{hc::MERGE_STATS, buffer, 0, 0, 0, 0}, c, env), 0);
+  Merge_stats_guest got{};
+  ASSERT_EQ(a.copy_from_guest(Gpa(buffer), std::span<u8>(reinterpret_cast<u8*>(&got), sizeof(got))).status,
+            Guest_copy_status::ok);
+  EXPECT_EQ(got.merging_pages, 8u);
+  EXPECT_EQ(got.zero_released, 1u);
+  EXPECT_EQ(got.full_scans, 1u);
+  EXPECT_EQ(got.run, 1u);
+  // A buffer in a merged page: the write breaks the sharing (the other VM keeps its copy).
+  EXPECT_EQ(dispatch_hypercall(Hypercall_args{hc::MERGE_STATS, 0, 0, 0, 0, 0}, c, env), 0);
+  EXPECT_EQ(a.stats().cow_breaks, 1u);
+  // Bad buffers: unaligned, past RAM, straddling the end of RAM, wrapping around.
+  for (u64 bad : {buffer + 4, 4 * MiB, 4 * MiB - 32, ~u64{0} - 7})
+    EXPECT_EQ(dispatch_hypercall(Hypercall_args{hc::MERGE_STATS, bad, 0, 0, 0, 0}, c, env), HC_EFAULT) << bad;
+  EXPECT_EQ(dispatch_hypercall(Hypercall_args{hc::MERGE_STATS, buffer, 0, 0, 0, 0}, c, Hypercall_env{}), HC_ENOSYS);
+  EXPECT_EQ(dispatch_hypercall(Hypercall_args{hc::MERGE_STATS, buffer, 0, 0, 0, 3}, c, env), HC_EPERM);
+  EXPECT_NE(dispatch_hypercall(Hypercall_args{hc::FEATURES, 0, 0, 0, 0, 0}, c, env) & static_cast<i64>(hc_feature::MERGE_STATS), 0);
 }
 
 } // namespace

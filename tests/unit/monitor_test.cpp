@@ -63,6 +63,19 @@ public:
     return false;
   }
   Frame_stats frame_stats() override { return frames; }
+  bool has_merger = true;
+  Merge_knobs knobs;
+  Merge_stats merge_stats;
+  bool merge_info(Merge_knobs& k, Merge_stats& st) override {
+    k = knobs;
+    st = merge_stats;
+    return has_merger;
+  }
+  Merge_knob_status set_merge_knob(std::string_view name, std::string_view value, const Merge_knob_info*& info) override {
+    const Merge_knob_status st = hv::set_merge_knob(knobs, name, value, info);
+    if (st == Merge_knob_status::ok) changes.push_back("ksm " + std::string(name) + " " + std::string(value));
+    return st;
+  }
   u32 cpu_count() override { return static_cast<u32>(cpus.size()); }
   bool cpu_info(u32 cpu, Monitor_cpu_info& out) override {
     if (cpu >= cpus.size()) return false;
@@ -136,13 +149,13 @@ protected:
 
 TEST_F(MonitorTest, HelpListsEveryCommand) {
   const auto lines = run("help");
-  ASSERT_EQ(lines.size(), 8u);
+  ASSERT_EQ(lines.size(), 10u);
   EXPECT_EQ(lines[0], "help                             this list");
   EXPECT_EQ(lines[1], "info vms                         VMs: state, memory configured and populated, CPU, CPU time, exits");
-  EXPECT_EQ(lines[5], "vm pause|resume|stop|reset VM    steer a VM (VM: its id or name)");
-  EXPECT_EQ(lines[6], "vm start|destroy VM              boot a stopped VM again; remove a finished one");
-  EXPECT_EQ(lines[7], "log error|warn|info|debug|trace  set the log level");
-  for (const char* word : {"info mem", "info exits VM", "info sched"}) {
+  EXPECT_EQ(lines[7], "vm pause|resume|stop|reset VM    steer a VM (VM: its id or name)");
+  EXPECT_EQ(lines[8], "vm start|destroy VM              boot a stopped VM again; remove a finished one");
+  EXPECT_EQ(lines[9], "log error|warn|info|debug|trace  set the log level");
+  for (const char* word : {"info mem", "info exits VM", "info sched", "info ksm", "ksm set KNOB VALUE"}) {
     bool found = false;
     for (const auto& l : lines) found = found || l.rfind(word, 0) == 0;
     EXPECT_TRUE(found) << word;
@@ -155,20 +168,21 @@ TEST_F(MonitorTest, InfoVmsIsATableWithOneRowPerVm) {
   a.cpu = 0;
   a.cpu_time_us = 12'345'678;
   a.exits = 56789;
+  a.merging_kib = 4096;
   host.vms[1].info.cpu = 1;
   host.vms[1].info.cpu_time_us = 999;
   EXPECT_THAT(run("info vms"),
-              ElementsAre("  ID NAME             STATE     MEM-MIB    POP-KIB  CPU     CPU-TIME      EXITS",
-                          "   1 memtest1         running        64       1236    0      12.345s      56789",
-                          "   2 memtest2         paused        128          0    1       0.000s          0",
-                          "   3 hello            stopped        16          0    -       0.000s          0",
-                          "   7 2                ready           8          0    -       0.000s          0"));
+              ElementsAre("  ID NAME             STATE     MEM-MIB    POP-KIB  CPU     CPU-TIME      EXITS MERGED-KIB",
+                          "   1 memtest1         running        64       1236    0      12.345s      56789       4096",
+                          "   2 memtest2         paused        128          0    1       0.000s          0          0",
+                          "   3 hello            stopped        16          0    -       0.000s          0          0",
+                          "   7 2                ready           8          0    -       0.000s          0          0"));
 }
 
 TEST_F(MonitorTest, InfoVmsWithoutVms) {
   host.vms.clear();
   EXPECT_THAT(run("info vms"),
-              ElementsAre("  ID NAME             STATE     MEM-MIB    POP-KIB  CPU     CPU-TIME      EXITS", "no VMs"));
+              ElementsAre("  ID NAME             STATE     MEM-MIB    POP-KIB  CPU     CPU-TIME      EXITS MERGED-KIB", "no VMs"));
 }
 
 TEST_F(MonitorTest, InfoMemShowsFramesOrdersUsesOwnersAndOvercommit) {
@@ -303,9 +317,9 @@ TEST_F(MonitorTest, LogSetsTheLevel) {
 // --- errors -------------------------------------------------------------------------------------
 
 TEST_F(MonitorTest, UnknownCommands) {
-  EXPECT_EQ(run_error("foo"), "error: unknown command \"foo\"; expected one of: help, info, vm, log (\"help\" lists them)");
-  EXPECT_EQ(run_error("HELP"), "error: unknown command \"HELP\"; expected one of: help, info, vm, log (\"help\" lists them)");
-  EXPECT_EQ(run_error("Info vms"), "error: unknown command \"Info\"; expected one of: help, info, vm, log (\"help\" lists them)");
+  EXPECT_EQ(run_error("foo"), "error: unknown command \"foo\"; expected one of: help, info, vm, ksm, log (\"help\" lists them)");
+  EXPECT_EQ(run_error("HELP"), "error: unknown command \"HELP\"; expected one of: help, info, vm, ksm, log (\"help\" lists them)");
+  EXPECT_EQ(run_error("Info vms"), "error: unknown command \"Info\"; expected one of: help, info, vm, ksm, log (\"help\" lists them)");
 }
 
 TEST_F(MonitorTest, HelpTakesNoArguments) {
@@ -313,9 +327,9 @@ TEST_F(MonitorTest, HelpTakesNoArguments) {
 }
 
 TEST_F(MonitorTest, InfoErrors) {
-  EXPECT_EQ(run_error("info"), "error: info: missing what to show; expected: info vms|mem|exits VM|sched");
-  EXPECT_EQ(run_error("info cpus"), "error: info: unknown \"cpus\"; expected: info vms|mem|exits VM|sched");
-  EXPECT_EQ(run_error("info VMS"), "error: info: unknown \"VMS\"; expected: info vms|mem|exits VM|sched");
+  EXPECT_EQ(run_error("info"), "error: info: missing what to show; expected: info vms|mem|exits VM|sched|ksm");
+  EXPECT_EQ(run_error("info cpus"), "error: info: unknown \"cpus\"; expected: info vms|mem|exits VM|sched|ksm");
+  EXPECT_EQ(run_error("info VMS"), "error: info: unknown \"VMS\"; expected: info vms|mem|exits VM|sched|ksm");
   EXPECT_EQ(run_error("info vms all"), "error: info vms: unexpected \"all\"; expected: info vms");
   EXPECT_EQ(run_error("info mem x"), "error: info mem: unexpected \"x\"; expected: info mem");
   EXPECT_EQ(run_error("info sched 0"), "error: info sched: unexpected \"0\"; expected: info sched");
@@ -380,7 +394,7 @@ TEST_F(MonitorTest, LogErrors) {
 TEST_F(MonitorTest, ErrorsQuoteLongAndUnprintableWordsSafely) {
   const std::string long_word(100, 'x');
   EXPECT_EQ(run_error(long_word), "error: unknown command \"" + std::string(32, 'x') +
-                                      "\"...; expected one of: help, info, vm, log (\"help\" lists them)");
+                                      "\"...; expected one of: help, info, vm, ksm, log (\"help\" lists them)");
   EXPECT_EQ(run_error(std::string("vm pause a\x01\x7f" "b")),
             "error: vm pause: no VM \"a??b\"; expected a VM's id or name (see \"info vms\")");
 }
@@ -445,6 +459,50 @@ TEST_F(MonitorTest, RandomTypingThroughTheEditor) {
   }
   EXPECT_GT(commands, 1000u);
   EXPECT_GT(errors, 100u);
+}
+
+TEST_F(MonitorTest, InfoKsmPrintsEveryKnobAndStatisticWithLinuxNames) {
+  host.knobs.run = 1;
+  host.knobs.pages_to_scan = 500;
+  host.merge_stats.pages_shared = 12;
+  host.merge_stats.pages_sharing = 3400;
+  host.merge_stats.general_profit = -4096;
+  const auto lines = run("info ksm");
+  ASSERT_GE(lines.size(), 26u);
+  EXPECT_EQ(lines[0], "KNOB                          VALUE  MEANING");
+  EXPECT_EQ(lines[1], "run                               1  0 stop, 1 run, 2 unmerge all and stop");
+  EXPECT_EQ(lines[2], "pages_to_scan                   500  4 KiB pages scanned per wake-up");
+  const auto has = [&](const std::string& prefix) {
+    for (const auto& l : lines)
+      if (l.rfind(prefix, 0) == 0) return true;
+    return false;
+  };
+  for (const char* name : {"sleep_millisecs", "max_page_sharing", "merge_across_vms", "split_2m_min_pages",
+                           "release_zero_pages", "pages_unshared", "pages_volatile", "pages_scanned", "full_scans",
+                           "ksm_zero_pages", "cow_breaks"})
+    EXPECT_TRUE(has(name)) << name;
+  EXPECT_TRUE(has("pages_shared                     12"));
+  EXPECT_TRUE(has("pages_sharing                  3400"));
+  EXPECT_TRUE(has("general_profit                -4096"));
+  host.has_merger = false;
+  EXPECT_THAT(run("info ksm"), ElementsAre("ksm: no same-page merger in this run"));
+}
+
+TEST_F(MonitorTest, KsmSetChangesAKnobAndRefusesBadNamesAndValuesWithTheRange) {
+  EXPECT_THAT(run("ksm set pages_to_scan 1000"), ElementsAre("ksm: pages_to_scan = 1000 (was 100)"));
+  EXPECT_EQ(host.knobs.pages_to_scan, 1000u);
+  EXPECT_THAT(run("ksm set run 3"),
+              ElementsAre("error: ksm set: run must be a decimal number 0..2 (0 stop, 1 run, 2 unmerge all and stop), got \"3\""));
+  EXPECT_THAT(run("ksm set sleep_millisecs fast"),
+              ElementsAre("error: ksm set: sleep_millisecs must be a decimal number 0..3600000 (sleep between wake-ups), got \"fast\""));
+  const auto unknown = run("ksm set pages 5");
+  ASSERT_EQ(unknown.size(), 1u);
+  EXPECT_EQ(unknown[0].rfind("error: ksm set: unknown knob \"pages\"; expected one of: run, pages_to_scan", 0), 0u);
+  EXPECT_EQ(run("ksm set run").size(), 1u);
+  EXPECT_EQ(run("ksm").size(), 1u);
+  EXPECT_EQ(run("ksm set run 1 2")[0].rfind("error: ", 0), 0u);
+  EXPECT_EQ(host.knobs.run, 0u);
+  EXPECT_THAT(host.changes, ElementsAre("ksm pages_to_scan 1000"));
 }
 
 } // namespace
