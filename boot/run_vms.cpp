@@ -17,6 +17,7 @@
 #include "core/vm_manager.hpp"
 #include "arch/x86/native/instructions.hpp"
 #include "vmx/native/native_invept.hpp"
+#include "vmx/native/vcpu_run.hpp"
 #include <new>
 
 namespace hv::boot {
@@ -185,11 +186,14 @@ Run_summary run_configured_vms(const Esp_files& files, const Cpu_identity& id, c
   if (!prepare_controls(caps, features)) return summary;
 
   static Native_invept invalidator(features.invept_single_context);
+  vcpu_run_set_invept(invalidator);
   Vm_host host{frame_allocator(), Direct_map(0), invalidator,
                Ept_hardware{features.ept_2m, features.ept_1g, features.ept_execute_only, features.ept_accessed_dirty,
                             features.ept_wb, id.physical_address_bits},
                default_paging_policy, platform_cpu(),
                Guest_msr_config{true, true, true, true, 48, id.physical_address_bits, 0}};
+  host.kick_cpu = &cpu_loop_kick;  // an EPT change made on another CPU reaches the VM's CPU
+  host.relax = [] { x86::pause(); };
 
   // The host's x87/SSE state is switched per vCPU with FXSAVE/FXRSTOR, which needs CR4.OSFXSR.
   if (!(x86::read_cr4() & (1u << 9))) x86::write_cr4(x86::read_cr4() | (1u << 9));

@@ -117,26 +117,36 @@ void show_ksm(Monitor_host& host, Monitor_out& out) {
   out.line(layout, "KNOB", "VALUE", "MEANING");
   for (const Merge_knob_info& info : merge_knob_table()) out.line(layout, info.name, k.*(info.field), info.meaning);
   out.line(layout, "STATISTIC", "VALUE", "");
-  const auto stat = [&](std::string_view name, u64 v, std::string_view meaning) { out.line(layout, name, v, meaning); };
-  stat("pages_shared", s.pages_shared, "shared frames in use (4 KiB units)");
-  stat("pages_sharing", s.pages_sharing, "guest pages mapping them beyond one each: pages saved");
-  stat("pages_unshared", s.pages_unshared, "unique pages in the last full pass");
-  stat("pages_volatile", s.pages_volatile, "pages that changed while compared, last full pass");
-  stat("pages_scanned", s.pages_scanned, "4 KiB pages scanned");
-  stat("full_scans", s.full_scans, "passes over all merging VMs");
-  stat("ksm_zero_pages", s.ksm_zero_pages, "zero-filled pages given back");
-  Fixed_text<32> profit;
+  struct Stat {
+    std::string_view name;
+    u64 Merge_stats::*field;
+    std::string_view meaning;
+  };
+  static constexpr Stat before_profit[] = {
+      {"pages_shared", &Merge_stats::pages_shared, "shared frames in use (4 KiB units)"},
+      {"pages_sharing", &Merge_stats::pages_sharing, "guest pages mapping them beyond one each: pages saved"},
+      {"pages_unshared", &Merge_stats::pages_unshared, "unique pages in the last full pass"},
+      {"pages_volatile", &Merge_stats::pages_volatile, "pages that changed while compared, last full pass"},
+      {"pages_scanned", &Merge_stats::pages_scanned, "4 KiB pages scanned"},
+      {"full_scans", &Merge_stats::full_scans, "passes over all merging VMs"},
+      {"ksm_zero_pages", &Merge_stats::ksm_zero_pages, "zero-filled pages given back"},
+  };
+  static constexpr Stat after_profit[] = {
+      {"cow_breaks", &Merge_stats::cow_breaks, "writes to shared frames that copied"},
+      {"cow_takebacks", &Merge_stats::cow_takebacks, "writes by a frame's last user (no copy)"},
+      {"merges_4k", &Merge_stats::merges_4k, "4 KiB pages that joined a shared frame"},
+      {"merges_2m", &Merge_stats::merges_2m, "2 MiB frames that joined a shared 2 MiB frame"},
+      {"splits_2m", &Merge_stats::splits_2m, "2 MiB frames split because enough of them could merge"},
+      {"unmerged", &Merge_stats::unmerged, "pages unshared by run=2 or merge=off"},
+      {"out_of_memory", &Merge_stats::out_of_memory, "merges skipped for want of a frame"},
+      {"metadata_bytes", &Merge_stats::metadata_bytes, "reverse map, indexes, candidate table"},
+      {"vms", &Merge_stats::vms, "VMs attached"},
+  };
+  for (const Stat& st : before_profit) out.line(layout, st.name, s.*(st.field), st.meaning);
+  Fixed_text<32> profit;  // the one signed figure
   format_to(profit, "{}", s.general_profit);
   out.line(layout, "general_profit", profit.view(), "bytes saved less the metadata");
-  stat("cow_breaks", s.cow_breaks, "writes to shared frames that copied");
-  stat("cow_takebacks", s.cow_takebacks, "writes by a frame's last user (no copy)");
-  stat("merges_4k", s.merges_4k, "4 KiB pages that joined a shared frame");
-  stat("merges_2m", s.merges_2m, "2 MiB frames that joined a shared 2 MiB frame");
-  stat("splits_2m", s.splits_2m, "2 MiB frames split because enough of them could merge");
-  stat("unmerged", s.unmerged, "pages unshared by run=2 or merge=off");
-  stat("out_of_memory", s.out_of_memory, "merges skipped for want of a frame");
-  stat("metadata_bytes", s.metadata_bytes, "reverse map, indexes, candidate table");
-  stat("vms", s.vms, "VMs attached");
+  for (const Stat& st : after_profit) out.line(layout, st.name, s.*(st.field), st.meaning);
 }
 
 void show_exits(Monitor_out& out, const Monitor_vm_info& vm, const Monitor_exit_counts& counts) {

@@ -31,8 +31,8 @@ private:
 };
 
 Vm::Vm(Vm_id id, const Vm_config& config, Vm_host& host)
-    : id_(id), config_(config),
-      memory_(host.frames, host.direct_map, host.invalidator, make_ept_config(id, host.ept_hardware, host.policy), host.policy),
+    : id_(id), config_(config), invept_(host.invalidator, vcpu_.tlb, host.kick_cpu, host.relax),
+      memory_(host.frames, host.direct_map, invept_, make_ept_config(id, host.ept_hardware, host.policy), host.policy),
       merger_(host.merger), msrs_(host.msr_config, 0), msr_config_(host.msr_config) {
   if (merger_) memory_.set_sharing(&merger_->sharing());
   const std::string_view n = config_.name.view();
@@ -97,7 +97,7 @@ bool Vm::prepare(std::span<const u8> image) {
   vcpu_.index = 0;
   vcpu_.vm_name = name_;
   vcpu_.memory = &memory_;
-  vcpu_.merger = merger_;
+  vcpu_.hypercall_env = Hypercall_env{&memory_, merger_, id_};
   vcpu_.io = &io_;
   vcpu_.cpuid = &cpuid_;
   vcpu_.msrs = &msrs_;

@@ -29,6 +29,10 @@ struct Vm_host {
   Cpu_access& cpu;              // read once, to build the guest CPU model
   Guest_msr_config msr_config;
   Merger* merger = nullptr;     // same-page merging (mm/merge/); null: the VM's pages never merge
+  // Makes another CPU leave guest mode (a kick IPI), so that an EPT change made elsewhere reaches
+  // the CPU where the VM runs (vmx/ept_tlb_sync.hpp). Null: every change is made on the VM's CPU.
+  void (*kick_cpu)(u32 cpu) = nullptr;
+  void (*relax)() = nullptr;    // what a CPU does while it waits for that (PAUSE)
 };
 
 class Vm {
@@ -83,6 +87,7 @@ private:
   Vm_config config_;
   char name_[vm_name_max + 1] = {};
   Vm_state state_ = Vm_state::created;
+  Synced_invept invept_;  // before memory_: its EPT invalidates through it
   Guest_memory memory_;
   Merger* merger_ = nullptr;
   Io_bus io_;

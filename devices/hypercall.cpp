@@ -13,12 +13,13 @@ i64 merge_stats(const Hypercall_args& args, const Hypercall_env& env) {
   const u64 gpa = args.a0;
   if (gpa % 8 != 0 || gpa > ~u64{0} - sizeof(Merge_stats_guest)) return HC_EFAULT;
   Merge_stats_guest out{};
-  const Merge_stats global = env.merger->stats();
+  // Only this VM's lock, the merger's and the reverse map's: a guest that calls this in a loop
+  // does not contend with other VMs' memory.
   const Guest_memory_stats mine = env.memory->stats();
   out.merging_pages = env.merger->merging_pages(env.vm);
   out.zero_released = mine.zero_released;
   out.cow_breaks = mine.cow_breaks;
-  out.full_scans = global.full_scans;
+  out.full_scans = env.merger->full_scans();
   out.run = env.merger->knobs().run;
   u8 bytes[sizeof(out)];
   std::memcpy(bytes, &out, sizeof(out));

@@ -34,11 +34,16 @@ bool Guest_memory::break_sharing(const Ept_leaf& leaf) {
     const auto copy = frames_.alloc_frames(order, Frame_use::guest, vm);
     if (!copy) return false;  // the VM waits for memory; the shared mapping stays as it was
     std::memcpy(direct_map_.ptr(*copy), direct_map_.ptr(leaf.hpa), page_bytes(leaf.size));
-    // A new frame: the INVEPT at the end of the batch makes sure no CPU still reads the shared
-    // frame for this GPA once the guest can write the copy.
-    const Ept_status s = ept_.replace_leaf(leaf.gpa, leaf.size, *copy, attrs, batch);
+    // The copy is mapped read-only first and writable only after the INVEPT: until every CPU has
+    // dropped the shared frame's translation, another vCPU of this VM could still read it while
+    // this one writes the copy. Adding the write right afterwards needs no INVEPT.
+    Ept_attrs read_only = attrs;
+    read_only.rights = shared_rights(leaf.size);
+    Ept_status s = ept_.replace_leaf(leaf.gpa, leaf.size, *copy, read_only, batch);
     HV_ASSERT(s == Ept_status::ok);
     batch.finish();
+    s = ept_.replace_leaf(leaf.gpa, leaf.size, *copy, attrs, batch);
+    HV_ASSERT(s == Ept_status::ok);
     if (sharing_->drop(leaf.hpa, vm, gfn) == 0) frames_.free_frames(leaf.hpa, order);  // the others left meanwhile
     ++stats_.cow_breaks;
   }

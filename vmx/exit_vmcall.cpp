@@ -9,8 +9,7 @@ Exit_action handle_vmcall(Exit_context& ctx) {
   // The caller's CPL is SS.DPL (SDM Vol. 3A 5.5); from ring 3 the call is refused, as on KVM.
   const u32 cpl = static_cast<u32>((ctx.vmcs.read(vmcs::GUEST_SS_AR_BYTES) >> 5) & 3);
   const Hypercall_args args{r.rax, r.rbx, r.rcx, r.rdx, r.rsi, cpl};
-  const Hypercall_env env{ctx.vcpu.memory, ctx.vcpu.merger, static_cast<u16>(ctx.vcpu.vm_id)};
-  r.rax = static_cast<u64>(dispatch_hypercall(args, ctx.vcpu.hypercalls, env));
+  r.rax = static_cast<u64>(dispatch_hypercall(args, ctx.vcpu.hypercalls, ctx.vcpu.hypercall_env));
   return Exit_action::advance_rip;
 }
 

@@ -6,6 +6,7 @@
 #include "devices/hypercall.hpp"
 #include "devices/io_bus.hpp"
 #include "vmx/control_register_fixed.hpp"
+#include "vmx/ept_tlb_sync.hpp"
 #include "vmx/event_injection.hpp"
 #include "vmx/guest_registers.hpp"
 #include <optional>
@@ -67,7 +68,13 @@ struct Vcpu {
   u32 index = 0;
   const char* vm_name = "vm";
   Guest_memory* memory = nullptr;
-  Merger* merger = nullptr;  // same-page merging, for the MERGE_STATS hypercall (null: none)
+  // What the out-of-line hypercalls work on (memory, merger, VM id); filled once when the VM is
+  // built, so that VMCALL's exit path passes a reference instead of building it per call.
+  Hypercall_env hypercall_env;
+  // Invalidations of this vCPU's EPT asked for from other CPUs (vmx/ept_tlb_sync.hpp), and the
+  // CPU the vCPU enters the guest on (set each slice by the native loop).
+  Ept_tlb_sync tlb;
+  u32 tlb_cpu = 0;
   Io_bus* io = nullptr;
   Guest_cpuid* cpuid = nullptr;
   Guest_msrs* msrs = nullptr;

@@ -144,6 +144,24 @@ void idle(u32 cpu, Cpu_loop_shared& s, u64 ticks) {
 
 } // namespace
 
+std::optional<Task_id> add_thread(Cpu_loop_shared& shared, Hv_thread& thread, const char* name, Hv_thread::Entry entry,
+                                  void* arg, u32 cpu, void (*poll)(u32 cpu)) {
+  const std::optional<Task_id> task =
+      shared.scheduler->add_task(Task_config{name, Task_kind::thread, u64{1} << cpu, sched_nominal_weight, &thread});
+  if (!task) return std::nullopt;
+  thread_prepare(thread, name, entry, arg);
+  thread.task = *task;
+  thread.cpu = cpu;
+  shared.thread_of[*task] = &thread;
+  if (poll) shared.add_poll(poll);
+  return task;
+}
+
+bool start_thread(Cpu_loop_shared& shared, Task_id task) {
+  Kick k;
+  return shared.scheduler->resume(task, &k);
+}
+
 void cpu_loop_kick(u32 cpu) {
   if (!g_shared || cpu >= max_cpus) return;
   g_shared->kicked[cpu].store(true, std::memory_order_release);
@@ -167,6 +185,7 @@ void cpu_loop_run(Per_cpu& cpu, Cpu_loop_shared& s) {
   else
     log_info("sched", "cpu{}: no {}: idle polls; kicks {}", c, me.irq.apic ? "TSC-deadline timer" : "local APIC",
              me.irq.apic ? "are IPIs" : "wait for the slice end");
+  me.here.cpu_index = c;
   Native_executor executor(s, me.here);
   Cpu_loop_stats& st = s.stats[c];
   st.start_tsc = x86::rdtsc();

@@ -58,6 +58,13 @@ struct Cpu_loop_shared {
   Cpu_loop_stats stats[max_cpus] = {};
 };
 
+// A hypervisor thread pinned to `cpu`: registers its scheduler task, prepares its stack so that it
+// enters entry(thread) with thread.arg = arg, and arms `poll` (which wakes it; may be null). The
+// task starts paused; start_thread() lets it run. Nullopt when the scheduler has no room.
+[[nodiscard]] std::optional<Task_id> add_thread(Cpu_loop_shared& shared, Hv_thread& thread, const char* name,
+                                                Hv_thread::Entry entry, void* arg, u32 cpu, void (*poll)(u32 cpu));
+[[nodiscard]] bool start_thread(Cpu_loop_shared& shared, Task_id task);
+
 // Runs the loop on `cpu` until shared.finished (never, when shared.stay).
 void cpu_loop_run(Per_cpu& cpu, Cpu_loop_shared& shared);
 // Makes `cpu` look at its queue now: a flag, and for another CPU a kick IPI that ends its idle

@@ -49,9 +49,9 @@ void merge_main(Hv_thread& self) {
       log_info("merge", "run=2: {} pages unmerged{}", pages, merger.knobs().run == 2 ? " (short of memory: trying again)" : "");
     } else {
       for (u64 left = k.pages_to_scan; left > 0;) {
-        const u64 n = left < chunk_pages ? left : chunk_pages;
-        if (merger.scan(n) == 0) break;  // nothing to scan (no merging VM)
-        left -= n;
+        const u64 done = merger.scan(left < chunk_pages ? left : chunk_pages);
+        if (done == 0) break;  // nothing to scan (no merging VM)
+        left -= done < left ? done : left;  // a 2 MiB frame counts 512 of the budget
         if (thread_slice_over(self)) thread_leave(self, Slice_end::expired);
       }
     }
@@ -86,23 +86,16 @@ void poll_wake(u32) {
 } // namespace
 
 bool merge_thread_start(Cpu_loop_shared& shared, Merger& merger, u64 tsc_hz) {
-  const std::optional<Task_id> task =
-      shared.scheduler->add_task(Task_config{"ksmd", Task_kind::thread, u64{1}, sched_nominal_weight, &g_thread});
+  g_mt.shared = &shared;
+  g_mt.merger = &merger;
+  g_mt.ticks_per_ms = tsc_hz / 1000 ? tsc_hz / 1000 : 1;
+  const std::optional<Task_id> task = add_thread(shared, g_thread, "ksmd", merge_main, &g_mt, 0, poll_wake);
   if (!task) {
     log_error("merge", "no room in the scheduler for the merge thread: no same-page merging");
     return false;
   }
-  g_mt.shared = &shared;
-  g_mt.merger = &merger;
   g_mt.task = *task;
-  g_mt.ticks_per_ms = tsc_hz / 1000 ? tsc_hz / 1000 : 1;
-  thread_prepare(g_thread, "ksmd", merge_main, &g_mt);
-  g_thread.task = *task;
-  g_thread.cpu = 0;
-  shared.thread_of[*task] = &g_thread;
-  shared.add_poll(poll_wake);
-  Kick k;
-  return shared.scheduler->resume(*task, &k);
+  return start_thread(shared, *task);
 }
 
 } // namespace hv

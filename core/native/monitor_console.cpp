@@ -53,21 +53,14 @@ void poll_console(u32 cpu) {
 } // namespace
 
 bool monitor_console_start(Cpu_loop_shared& shared, Monitor_host& host, Uart_16550& uart, Serial_console& console) {
-  const std::optional<Task_id> task =
-      shared.scheduler->add_task(Task_config{"monitor", Task_kind::thread, u64{1}, sched_nominal_weight, &g_thread});
+  g_mc = Monitor_console{&shared, &host, &uart, &console, 0};
+  const std::optional<Task_id> task = add_thread(shared, g_thread, "monitor", monitor_main, &g_mc, 0, poll_console);
   if (!task) {
     log_error("monitor", "no room in the scheduler for the monitor thread: no monitor on COM1");
     return false;
   }
-  g_mc = Monitor_console{&shared, &host, &uart, &console, *task};
-  thread_prepare(g_thread, "monitor", monitor_main, &g_mc);
-  g_thread.task = *task;
-  g_thread.cpu = 0;
-  shared.thread_of[*task] = &g_thread;
-  shared.add_poll(poll_console);
-  Kick k;
-  if (!shared.scheduler->resume(*task, &k)) return false;
-  return true;
+  g_mc.task = *task;
+  return start_thread(shared, *task);
 }
 
 } // namespace hv

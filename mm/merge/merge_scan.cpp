@@ -89,8 +89,10 @@ bool Merger::maybe_split_2m(Vm_id vm, Guest_memory& m, const Ept_leaf& leaf, con
   frames_.split_block(leaf.hpa, order_2m);
   Ept_batch batch(m.ept_);  // same frames, same rights: no INVEPT
   for (u32 i = 0; i < 512; ++i) {
+    // Private 4 KiB rights (with no_exec_large_pages the 2 MiB leaf had no execute right).
     const Ept_status s = m.ept_.replace_leaf(leaf.gpa + i * page_size_4k, Page_size::size_4k, leaf.hpa + i * page_size_4k,
-                                             with(leaf.attrs, leaf.attrs.rights, Guest_memory::frame_4k), batch);
+                                             with(leaf.attrs, m.private_rights(Page_size::size_4k), Guest_memory::frame_4k),
+                                             batch);
     HV_ASSERT(s == Ept_status::ok);
   }
   --m.stats_.frames_2m;

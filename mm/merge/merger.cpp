@@ -34,7 +34,8 @@ Merge_status Merger::attach(Vm_id vm, Guest_memory& memory, bool merge) {
   if (vm == no_vm || vm >= max_vms || memory.sharing() != &sharing_) return Merge_status::bad_vm_id;
   Spinlock_guard guard(lock_);
   if (vms_[vm].memory) return Merge_status::already_attached;
-  vms_[vm] = Vm_entry{&memory, merge, Gpa(0)};
+  const Guest_memory_stats g = memory.stats();
+  vms_[vm] = Vm_entry{&memory, merge, Gpa(0), g.cow_breaks, g.cow_takebacks};
   return Merge_status::ok;
 }
 
@@ -45,8 +46,8 @@ Merge_status Merger::detach(Vm_id vm) {
   // Its counters stay in the totals. Candidates of the VM go stale and are dropped when met
   // (every use checks the page's current leaf).
   const Guest_memory_stats s = vms_[vm].memory->stats();
-  stats_.cow_breaks += s.cow_breaks;
-  stats_.cow_takebacks += s.cow_takebacks;
+  stats_.cow_breaks += s.cow_breaks - vms_[vm].cow_breaks_at_attach;
+  stats_.cow_takebacks += s.cow_takebacks - vms_[vm].cow_takebacks_at_attach;
   vms_[vm] = Vm_entry{};
   return Merge_status::ok;
 }
@@ -200,8 +201,8 @@ Merge_stats Merger::stats() const {
     if (!e.memory) continue;
     ++s.vms;
     const Guest_memory_stats g = e.memory->stats();
-    s.cow_breaks += g.cow_breaks;
-    s.cow_takebacks += g.cow_takebacks;
+    s.cow_breaks += g.cow_breaks - e.cow_breaks_at_attach;
+    s.cow_takebacks += g.cow_takebacks - e.cow_takebacks_at_attach;
   }
   return s;
 }

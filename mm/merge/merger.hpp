@@ -78,7 +78,13 @@ public:
   // Scans until one full pass has ended (tests and benchmarks).
   u64 scan_full_pass();
 
+  // Everything, gauges included (takes every attached VM's lock: for the monitor and reports).
   [[nodiscard]] Merge_stats stats() const;
+  // Passes so far (the merger's lock only: cheap enough for a guest's hypercall).
+  [[nodiscard]] u64 full_scans() const {
+    Spinlock_guard guard(lock_);
+    return stats_.full_scans;
+  }
   [[nodiscard]] u64 merging_pages(Vm_id vm) const { return sharing_.merging_pages(vm); }
   [[nodiscard]] Shared_pages& sharing() const { return sharing_; }
 
@@ -95,6 +101,8 @@ private:
     Guest_memory* memory = nullptr;
     bool merge = false;
     Gpa cursor;
+    u64 cow_breaks_at_attach = 0;  // the memory's counters survive a reset: count from here
+    u64 cow_takebacks_at_attach = 0;
   };
   struct Candidate {
     u64 key;

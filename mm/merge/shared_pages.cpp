@@ -49,13 +49,16 @@ bool Shared_pages::promote(Hpa hpa, Page_size size, u64 hash, Vm_id vm, Gfn gfn)
     i = static_cast<u32>(records_.size() - 1);
     fresh = true;
   }
+  const u32 next_free = fresh ? none : records_[i].rmap;
   const auto undo_record = [&] {
-    if (fresh)
+    if (fresh) {
       (void)records_.resize(records_.size() - 1);  // shrinking never allocates
-    else
+    } else {
+      records_[i] = Record{0, 0, 0, next_free, Page_size::size_4k, {}};  // back on the free list as it was
       free_records_ = i;
+    }
   };
-  if (!fresh) free_records_ = records_[i].rmap;
+  if (!fresh) free_records_ = next_free;
   records_[i] = Record{hash, to_hfn(hpa).value(), 0, none, size, {}};
   if (!by_hash_.insert(hash, i)) {
     undo_record();

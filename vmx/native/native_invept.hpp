@@ -1,7 +1,7 @@
-// vmx/native/native_invept.hpp - Ept_invalidator on the real CPU: INVEPT single-context (or
-// all-context where single-context is missing). Freestanding build only. With one vCPU per VM
-// and VMs bound to one CPU at a time, invalidating on the current CPU suffices; a VM that moves
-// to another CPU gets an INVEPT there before it runs (the scheduler's job).
+// vmx/native/native_invept.hpp - INVEPT on the calling CPU: single-context (or all-context where
+// single-context is missing). Freestanding build only. It reaches this CPU alone: a VM's EPT is
+// changed through a Synced_invept (vmx/ept_tlb_sync.hpp), which uses this one here and makes the
+// CPU where the VM runs do the same before it enters the guest again.
 #pragma once
 #include "arch/x86/native/vmx_instructions.hpp"
 #include "lib/panic.hpp"

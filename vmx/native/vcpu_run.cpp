@@ -1,5 +1,6 @@
 // vmx/native/vcpu_run.cpp - see vcpu_run.hpp. Freestanding build only.
 #include "vmx/native/vcpu_run.hpp"
+#include "mm/guest_memory.hpp"
 #include "arch/x86/msr.hpp"
 #include "arch/x86/native/descriptor_tables.hpp"
 #include "arch/x86/native/instructions.hpp"
@@ -29,6 +30,7 @@ void vmx_access_failed(bool write, u64 field, u64 value) {
 
 namespace {
 constinit Native_vmcs g_vmcs{};
+constinit Ept_invalidator* g_local_invept = nullptr;  // vcpu_run_set_invept
 
 Host_state current_host_state(Per_cpu& cpu) {
   Host_state h;
@@ -67,19 +69,34 @@ void end_of_interrupt() {
   apic.eoi();
 }
 
+// An EPT invalidation asked for from another CPU, carried out before entering (out of line: rare).
+[[gnu::noinline, gnu::cold]] void tlb_flush_before_entry(Vcpu& vcpu, u64 request) {
+  g_local_invept->invept_single_context(vcpu.memory->eptp());
+  tlb_sync_done(vcpu.tlb, request);
+}
+
+inline void tlb_enter(Vcpu& vcpu, u32 cpu) {
+  if (const u64 r = tlb_sync_enter(vcpu.tlb, cpu)) [[unlikely]]
+    tlb_flush_before_entry(vcpu, r);
+}
+
 // The vCPU whose registers the exit stub was given: Guest_registers is Vcpu's first member.
 Vcpu& vcpu_of(Guest_registers* regs) { return *reinterpret_cast<Vcpu*>(regs); }
 } // namespace
+
+void vcpu_run_set_invept(Ept_invalidator& local) { g_local_invept = &local; }
 
 // Called by the exit stub (vmx_entry.S) on the host stack after every VM exit, with the guest's
 // registers saved. Non-zero: resume the guest at once. Zero: the slice is over.
 extern "C" int hv_exit_fast(Guest_registers* regs) {
   Vcpu& vcpu = vcpu_of(regs);
+  tlb_sync_exit(vcpu.tlb);  // first: a handler may wait for a lock whose holder waits for us
   const Exit_action action = dispatch_exit(vcpu, g_vmcs);
   if (vcpu.last_exit_reason == exit_reason::EXTERNAL_INTERRUPT) end_of_interrupt();
   if (action == Exit_action::stop || vcpu.yield != Vcpu_yield::none) return 0;
   if (vcpu.pending_event) inject_pending_event(vcpu, g_vmcs);
   if (vcpu.msr_hardware_dirty) load_guest_hardware_msrs(vcpu);
+  tlb_enter(vcpu, vcpu.tlb_cpu);
   return 1;
 }
 
@@ -150,8 +167,11 @@ Slice_outcome vcpu_run_slice(Vcpu& vcpu, Vcpu_cpu_state& here, u32 timer_value) 
   if (vcpu.msr_hardware_dirty) load_guest_hardware_msrs(vcpu);
   const bool launched = vcpu.launched;
   vcpu.launched = true;  // set before entering: a failure after the first exit is a VMRESUME's
+  vcpu.tlb_cpu = here.cpu_index;
+  tlb_enter(vcpu, here.cpu_index);
   here.entry_tsc = x86::rdtsc();
   const int rc = hv_vmx_run(&vcpu.regs, launched ? 1 : 0);
+  tlb_sync_exit(vcpu.tlb);  // also when the entry failed (no exit ran)
   if (rc != 0) {
     u64 error = 0;
     if (rc == 2) (void)x86::vmread(vmcs::VM_INSTRUCTION_ERROR, error);

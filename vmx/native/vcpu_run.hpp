@@ -27,7 +27,11 @@ struct Vcpu_cpu_state {
   Vcpu* loaded = nullptr;     // VMCS current on this CPU
   Vcpu* fpu_owner = nullptr;  // whose x87/SSE state the registers hold
   u64 entry_tsc = 0;          // TSC just before the latest VM entry (context-switch figures)
+  u32 cpu_index = 0;          // this CPU (Per_cpu::index): where vCPUs entering here are kicked
 };
+
+// INVEPT on this CPU for a vCPU's own entry path (vmx/ept_tlb_sync.hpp). Set once by boot/.
+void vcpu_run_set_invept(Ept_invalidator& local);
 
 // Runs `vcpu` (whose VMCS was filled on this CPU by vcpu_load_new) for at most `timer_value`
 // VMX-preemption-timer ticks (0: no timer). VMPTRLD and the FPU switch happen only when another
