@@ -13,6 +13,8 @@ enum class Page_size : u8 { size_4k = 1, size_2m = 2, size_1g = 3 };
 [[nodiscard]] constexpr unsigned leaf_level(Page_size s) { return static_cast<unsigned>(s); }
 [[nodiscard]] constexpr u64 page_bytes(Page_size s) { return 1ull << ept_level_shift(leaf_level(s)); }
 [[nodiscard]] constexpr unsigned page_order(Page_size s) { return 9 * (leaf_level(s) - 1); }
+// 4 KiB pages in a leaf of size `s` (1, 512, 262144).
+[[nodiscard]] constexpr u64 pages_4k(Page_size s) { return u64{1} << page_order(s); }
 [[nodiscard]] constexpr Page_size page_size_at_level(unsigned level) { return static_cast<Page_size>(level); }
 [[nodiscard]] constexpr const char* page_size_name(Page_size s) {
   return s == Page_size::size_4k ? "4K" : s == Page_size::size_2m ? "2M" : "1G";

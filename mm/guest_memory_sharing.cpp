@@ -70,7 +70,7 @@ Guest_memory::Unshare_result Guest_memory::unshare_all() {
       r.out_of_memory = true;
       break;
     }
-    r.pages += page_bytes(leaf->size) / page_size_4k;
+    r.pages += pages_4k(leaf->size);
   }
   return r;
 }

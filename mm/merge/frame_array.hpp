@@ -9,6 +9,7 @@
 #include "mm/frame_source.hpp"
 #include <cstring>
 #include <type_traits>
+#include <utility>
 
 namespace hv {
 
@@ -64,15 +65,13 @@ public:
   }
   void clear() { size_ = 0; }
   void swap(Frame_array& other) {
-    Frame_array* a = this;
-    Frame_array* b = &other;
-    auto t1 = a->frames_; a->frames_ = b->frames_; b->frames_ = t1;
-    auto t2 = a->map_; a->map_ = b->map_; b->map_ = t2;
-    auto t3 = a->base_; a->base_ = b->base_; b->base_ = t3;
-    auto t4 = a->order_; a->order_ = b->order_; b->order_ = t4;
-    auto t5 = a->data_; a->data_ = b->data_; b->data_ = t5;
-    auto t6 = a->size_; a->size_ = b->size_; b->size_ = t6;
-    auto t7 = a->capacity_; a->capacity_ = b->capacity_; b->capacity_ = t7;
+    std::swap(frames_, other.frames_);
+    std::swap(map_, other.map_);
+    std::swap(base_, other.base_);
+    std::swap(order_, other.order_);
+    std::swap(data_, other.data_);
+    std::swap(size_, other.size_);
+    std::swap(capacity_, other.capacity_);
   }
   [[nodiscard]] Frame_source& frames() const { return *frames_; }
   [[nodiscard]] Direct_map map() const { return map_; }

@@ -8,8 +8,6 @@
 namespace hv {
 
 namespace {
-constexpr u64 pages_in(Page_size size) { return page_bytes(size) / page_size_4k; }
-
 // The attributes of a guest leaf of `kind` with `rights`, keeping its memory type.
 Ept_attrs with(const Ept_attrs& a, Ept_rights rights, u8 kind) { return Ept_attrs{rights, a.type, a.ignore_pat, kind}; }
 
@@ -51,8 +49,6 @@ void Merger::drop_candidate(u32 index) {
   candidates_[index].vm = no_vm;
 }
 
-bool Merger::has_stable(u64 key, Page_size) const { return sharing_.has_hash(key); }
-
 // Does the (protected) page still have the hash it was picked by? A pending partner has none
 // recorded: its comparison against the frame it joins was its only chance.
 bool Merger::unchanged(const Page& p, const void* data) {
@@ -68,7 +64,7 @@ bool Merger::maybe_split_2m(Vm_id vm, Guest_memory& m, const Ept_leaf& leaf, con
   u32 mergeable = 0;
   for (u32 i = 0; i < 512; ++i) {
     const u64 key = key_of(sub[i], vm, Page_size::size_4k);
-    if ((sub[i] == zero_hash_4k_ && knobs_.release_zero_pages) || has_stable(key, Page_size::size_4k) ||
+    if ((sub[i] == zero_hash_4k_ && knobs_.release_zero_pages) || sharing_.has_hash(key) ||
         find_candidate(key, Page_size::size_4k) != Hash_index::empty) {
       ++mergeable;
       continue;
@@ -110,7 +106,7 @@ bool Merger::plan_4k(Page& p, bool zero) {
   }
   // A partner from this pass, in case the shared frames with this hash are full or gone.
   p.candidate = find_candidate(p.key, Page_size::size_4k);
-  if (p.candidate != Hash_index::empty || has_stable(p.key, Page_size::size_4k)) return true;
+  if (p.candidate != Hash_index::empty || sharing_.has_hash(p.key)) return true;
   add_candidate(Candidate{p.key, p.gpa.value(), p.hpa.value(), static_cast<Vm_id>(p.vm), static_cast<u8>(p.size), {}});
   return false;
 }
@@ -153,11 +149,11 @@ u64 Merger::scan_vm(Vm_id vm, Vm_entry& e, u64 budget) {
       const u8 kind = leaf->attrs.software;
       // Already shared, 1 GiB, or a 4 KiB part of a 2 MiB block (exec split): nothing to do here.
       if (kind == Guest_memory::frame_shared || size == Page_size::size_1g || kind != private_kind(size)) {
-        scanned += pages_in(size);
+        scanned += pages_4k(size);
         continue;
       }
       const void* data = m.direct_map_.ptr(leaf->hpa);
-      scanned += pages_in(size);
+      scanned += pages_4k(size);
       if (size == Page_size::size_4k) {
         const u64 hash = hash_page_4k(data);
         const bool zero = hash == zero_hash_4k_ && page_is_zero(data, page_size_4k);
@@ -182,7 +178,7 @@ u64 Merger::scan_vm(Vm_id vm, Vm_entry& e, u64 budget) {
         p.plan = Plan::zero;
       } else {
         p.candidate = find_candidate(p.key, size);
-        if (p.candidate == Hash_index::empty && !has_stable(p.key, size)) {
+        if (p.candidate == Hash_index::empty && !sharing_.has_hash(p.key)) {
           if (maybe_split_2m(vm, m, *leaf, sub_hashes_)) {
             e.cursor = leaf->gpa;  // its pages are scanned (and counted) again, as 4 KiB pages
             ahead = m.ept_.next_leaf(e.cursor, end);
@@ -239,8 +235,8 @@ void Merger::scan_batch(Vm_id vm, Guest_memory& m, Page* pages, u32 n) {
         HV_ASSERT(s == Ept_status::ok);
         to_free[frees] = p.hpa, free_size[frees] = p.size, free_zero[frees++] = true;
         (p.size == Page_size::size_4k ? m.stats_.frames_4k : m.stats_.frames_2m) -= 1;
-        m.stats_.zero_released += pages_in(p.size);
-        stats_.ksm_zero_pages += pages_in(p.size);
+        m.stats_.zero_released += pages_4k(p.size);
+        stats_.ksm_zero_pages += pages_4k(p.size);
         continue;
       }
       // Protected now: the contents cannot change under us. Join a shared frame with equal contents...

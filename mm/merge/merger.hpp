@@ -139,7 +139,6 @@ private:
   void finish_pending();
   void end_pass();
   [[nodiscard]] u64 key_of(u64 hash, Vm_id vm, Page_size size) const;
-  [[nodiscard]] bool has_stable(u64 key, Page_size size) const;
   [[nodiscard]] u32 find_candidate(u64 key, Page_size size) const;
   void add_candidate(const Candidate& c);
   void drop_candidate(u32 index);

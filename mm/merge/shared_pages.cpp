@@ -33,7 +33,7 @@ bool Shared_pages::add_user(u32 record, Vm_id vm, Gfn gfn) {
   if (r.users > max_users_) max_users_ = r.users;
   (r.size == Page_size::size_4k ? users_4k_ : users_2m_) += 1;
   ++rmap_used_;
-  count_vm(vm, static_cast<i64>(pages_of(r.size)));
+  count_vm(vm, static_cast<i64>(pages_4k(r.size)));
   return true;
 }
 
@@ -98,7 +98,7 @@ void Shared_pages::remove_user(u32 record, Vm_id vm, Gfn gfn) {
   free_rmap_ = n;
   --rmap_used_;
   (r.size == Page_size::size_4k ? users_4k_ : users_2m_) -= 1;
-  count_vm(vm, -static_cast<i64>(pages_of(r.size)));
+  count_vm(vm, -static_cast<i64>(pages_4k(r.size)));
   if (--r.users > 0) (void)frames_.table().put(Hfn(r.hfn));
 }
 
@@ -130,17 +130,6 @@ u32 Shared_pages::drop(Hpa hpa, Vm_id vm, Gfn gfn) {
   const u32 left = records_[i].users;
   if (left == 0) free_record(i);
   return left;
-}
-
-bool Shared_pages::is_shared(Hpa hpa) const {
-  Spinlock_guard guard(lock_);
-  return by_frame_.find(to_hfn(hpa).value()) != Hash_index::empty;
-}
-
-u32 Shared_pages::users(Hpa hpa) const {
-  Spinlock_guard guard(lock_);
-  const u32 i = by_frame_.find(to_hfn(hpa).value());
-  return i == Hash_index::empty ? 0 : records_[i].users;
 }
 
 Shared_pages_stats Shared_pages::stats() const {
@@ -201,7 +190,7 @@ bool Shared_pages::check(const char*& why) const {
     u32 n = 0;
     for (u32 e = r.rmap; e != none; e = rmap_[e].next) {
       ++n;
-      if (rmap_[e].vm < merge_max_vms) per_vm[rmap_[e].vm] += pages_of(r.size);
+      if (rmap_[e].vm < merge_max_vms) per_vm[rmap_[e].vm] += pages_4k(r.size);
     }
     if (n != r.users) return why = "reverse-map length differs from the users", false;
     (r.size == Page_size::size_4k ? u4 : u2) += n;

@@ -76,13 +76,11 @@ public:
   // the frame is no longer shared and the caller frees the block (order of its size).
   [[nodiscard]] u32 drop(Hpa hpa, Vm_id vm, Gfn gfn);
 
-  [[nodiscard]] bool is_shared(Hpa hpa) const;
   // A shared frame's contents hash to `hash` (a hint for the scanner: join() decides).
   [[nodiscard]] bool has_hash(u64 hash) const {
     Spinlock_guard guard(lock_);
     return by_hash_.find(hash) != Hash_index::empty;
   }
-  [[nodiscard]] u32 users(Hpa hpa) const;
   // Calls f(Vm_id, Gfn) for every mapping of the shared frame at `hpa` (under the lock: f must
   // not call back into Shared_pages).
   template <typename F>
@@ -127,7 +125,6 @@ private:
   [[nodiscard]] u32 find_record(Hpa hpa, const char* what) const;
   void remove_user(u32 record, Vm_id vm, Gfn gfn);
   void free_record(u32 record);
-  [[nodiscard]] static u64 pages_of(Page_size size) { return page_bytes(size) / page_size_4k; }
   void count_vm(Vm_id vm, i64 pages);
 
   Frame_allocator& frames_;

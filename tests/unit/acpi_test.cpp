@@ -352,13 +352,19 @@ TEST(AcpiPowerOff, ADsdtLargerThanTheCopyBufferIsCheckedWhole) {
   EXPECT_FALSE(m.find().available);
 }
 
-TEST(AcpiPowerOff, WritesSleepTypeAndEnableToEachPm1Block) {
+// S5 through PM1a at 0x604 (SLP_TYPa 5) and PM1b at 0x704 (SLP_TYPb 2).
+Acpi_power_off two_block_plan() {
   Acpi_power_off plan;
   plan.available = true;
   plan.pm1a_control = 0x604;
   plan.pm1b_control = 0x704;
   plan.sleep_type_a = 5;
   plan.sleep_type_b = 2;
+  return plan;
+}
+
+TEST(AcpiPowerOff, WritesSleepTypeAndEnableToEachPm1Block) {
+  const Acpi_power_off plan = two_block_plan();
   Fake_port_io io;
   io.default_reads[0x604] = 0;
   io.default_reads[0x704] = 0;
@@ -370,12 +376,7 @@ TEST(AcpiPowerOff, WritesSleepTypeAndEnableToEachPm1Block) {
 // Each PM1 control block is read first; SCI_EN and every other bit but SLP_TYPx (12:10) and
 // SLP_EN (13) are written back as read, so the machine stays in ACPI mode while it sleeps.
 TEST(AcpiPowerOff, KeepsSciEnAndTheOtherPm1ControlBits) {
-  Acpi_power_off plan;
-  plan.available = true;
-  plan.pm1a_control = 0x604;
-  plan.pm1b_control = 0x704;
-  plan.sleep_type_a = 5;
-  plan.sleep_type_b = 2;
+  const Acpi_power_off plan = two_block_plan();
   Fake_port_io io;
   io.scripted_reads[0x604] = {0x0001};             // SCI_EN
   io.scripted_reads[0x704] = {0xC203 | (7u << 10)};  // SCI_EN, BM_RLD, bit 9, bits 15:14, a stale SLP_TYP
