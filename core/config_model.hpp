@@ -83,11 +83,13 @@ struct Config_globals {
   u32 quantum_us = quantum_us_default;           // scheduler time slice
   On_all_stopped on_all_stopped = On_all_stopped::poweroff;
   Merge_knobs ksm;                               // ksm_KNOB keys: the same-page merger's knobs
+  bool auto_balloon = true;                      // lower balloon targets when host memory runs low (docs/balloon.md)
 };
 
 struct Vm_config {
   Config_string<vm_name_max> name;
   u32 memory_mib = 0;                            // a limit, populated on demand
+  u32 memory_current_mib = 0;                    // start size (libvirt's currentMemory); 0: memory_mib
   Config_string<vm_image_max> image;             // file name in the guests folder of the ESP
   u64 cpu_affinity = cpu_affinity_any;           // bit n set: may run on CPU n
   Paging_mode paging = Paging_mode::ept;

@@ -38,6 +38,7 @@ Vm::Vm(Vm_id id, const Vm_config& config, Vm_host& host)
   const std::string_view n = config_.name.view();
   std::memcpy(name_, n.data(), n.size());
   uart_.set_name(std::string_view(name_, n.size()));
+  balloon_.set_name(std::string_view(name_, n.size()));
   cpuid_.build(host.cpu, Guest_cpuid_config{});
 }
 
@@ -52,6 +53,14 @@ const char* Vm::load_image() {
   if (loaded.error != Load_error::none)
     return loaded.error == Load_error::bad_elf ? elf_error_message(loaded.elf_error) : load_error_message(loaded.error);
   start_ = loaded.start;
+  // The balloon: the VM starts with [memory_current, memory) already in it (docs/balloon.md).
+  const u64 memory_pages = u64{config_.memory_mib} * MiB / page_size_4k;
+  const u64 size_pages = config_.memory_current_mib ? u64{config_.memory_current_mib} * MiB / page_size_4k : memory_pages;
+  balloon_.start(memory_pages, size_pages);
+  if (size_pages < memory_pages) {
+    if (loaded.image_end > size_pages * page_size_4k) return "the image reaches above memory_current";
+    if (balloon_.inflate_at_start() != Balloon_status::ok) return "no memory for the balloon's bitmap";
+  }
   return nullptr;
 }
 
@@ -97,7 +106,7 @@ bool Vm::prepare(std::span<const u8> image) {
   vcpu_.index = 0;
   vcpu_.vm_name = name_;
   vcpu_.memory = &memory_;
-  vcpu_.hypercall_env = Hypercall_env{&memory_, merger_, id_};
+  vcpu_.hypercall_env = Hypercall_env{&memory_, merger_, id_, &balloon_};
   vcpu_.io = &io_;
   vcpu_.cpuid = &cpuid_;
   vcpu_.msrs = &msrs_;
@@ -106,6 +115,9 @@ bool Vm::prepare(std::span<const u8> image) {
   state_ = Vm_state::ready;
   log_info("vm", "{}: ready: image {} ({} bytes, entry {:#x}), {} MiB of RAM on demand", name(), config_.image.view(),
            image.size(), start_.rip, config_.memory_mib);
+  if (const Balloon_view b = balloon_.view(); b.actual_pages != 0)
+    log_info("vm", "{}: balloon: starts at {} MiB of {} MiB (memory_current), {} pages in the balloon", name(),
+             (b.memory_pages - b.actual_pages) / 256, b.memory_pages / 256, b.actual_pages);
   return true;
 }
 

@@ -7,6 +7,7 @@
 #include "core/guest_loader.hpp"
 #include "devices/debug_exit.hpp"
 #include "devices/guest_uart.hpp"
+#include "mm/balloon.hpp"
 #include "mm/guest_memory.hpp"
 #include "mm/merge/merger.hpp"
 #include "vmx/guest_cpuid.hpp"
@@ -68,6 +69,8 @@ public:
   [[nodiscard]] const Vcpu& vcpu() const { return vcpu_; }
   [[nodiscard]] const Guest_start_state& start_state() const { return start_; }
   [[nodiscard]] Guest_memory& memory() { return memory_; }
+  [[nodiscard]] Balloon& balloon() { return balloon_; }
+  [[nodiscard]] const Balloon& balloon() const { return balloon_; }
   [[nodiscard]] const Guest_uart& uart() const { return uart_; }
   [[nodiscard]] const Guest_memory_stats& final_memory_stats() const { return final_memory_; }
   // Guest RAM backed by host frames now (after finish(): what it had at the end).
@@ -89,6 +92,7 @@ private:
   Vm_state state_ = Vm_state::created;
   Synced_invept invept_;  // before memory_: its EPT invalidates through it
   Guest_memory memory_;
+  Balloon balloon_{memory_};
   Merger* merger_ = nullptr;
   Io_bus io_;
   Guest_uart uart_;

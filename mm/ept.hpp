@@ -56,6 +56,17 @@ public:
   Ept_status split(Gpa gpa);
   Ept_status merge(Gpa gpa, Page_size target, Ept_batch& batch);
 
+  // unmap() for a range whose ends are leaf boundaries, calling f(const Ept_leaf&) for every leaf
+  // it removes, as it removes it (the balloon frees their frames). A leaf that straddles an end is
+  // misaligned (nothing split; a prefix may be removed). f must not change the EPT; it may finish
+  // the batch (an INVEPT mid-walk is safe: only unlinked tables are freed).
+  template <typename F>
+  Ept_status unmap_each(Gpa gpa, u64 bytes, Ept_batch& batch, F&& f) {
+    return unmap_visiting(gpa, bytes, batch,
+                          +[](void* ctx, const Ept_leaf& leaf) { (*static_cast<std::remove_reference_t<F>*>(ctx))(leaf); },
+                          static_cast<void*>(&f));
+  }
+
   // Replaces the leaf of exactly `size` at `gpa` (it must exist: else not_mapped) with one for
   // `hpa` and `attrs`, in place: the merger's remap to a shared frame and the CoW break's remap
   // to a private copy. Requests the batch's INVEPT when the frame changes or a right goes.
@@ -89,7 +100,9 @@ private:
   Ept_status walk_create(u64 gpa, unsigned target_level, u64*& link, u64*& table_out);
   std::optional<Hpa> alloc_table();
   Ept_status split_entry(u64* entry, unsigned level);
-  Ept_status unmap_in(u64* link, unsigned level, u64 base, u64 start, u64 end, Ept_batch& batch);
+  Ept_status unmap_visiting(Gpa gpa, u64 bytes, Ept_batch& batch, Leaf_visitor fn, void* ctx);
+  Ept_status unmap_in(u64* link, unsigned level, u64 base, u64 start, u64 end, Ept_batch& batch, Leaf_visitor fn,
+                      void* ctx);
   Ept_status protect_in(u64* link, unsigned level, u64 base, u64 start, u64 end, Ept_rights rights, Ept_batch& batch);
   void free_tables(u64 table_hpa, unsigned level);
   void visit_leaves(Leaf_visitor fn, void* ctx) const;

@@ -29,10 +29,18 @@ Ept_status Ept::unmap(Gpa gpa, u64 bytes, Ept_batch& batch) {
   HV_ASSERT(&batch.ept() == this);
   if (const auto s = check_range(gpa, bytes, page_size_4k); s != Ept_status::ok) return s;
   if (bytes == 0) return Ept_status::ok;
-  return unmap_in(&root_entry_, 4, 0, gpa.value(), gpa.value() + bytes, batch);
+  return unmap_in(&root_entry_, 4, 0, gpa.value(), gpa.value() + bytes, batch, nullptr, nullptr);
 }
 
-Ept_status Ept::unmap_in(u64* link, unsigned level, u64 base, u64 start, u64 end, Ept_batch& batch) {
+Ept_status Ept::unmap_visiting(Gpa gpa, u64 bytes, Ept_batch& batch, Leaf_visitor fn, void* ctx) {
+  HV_ASSERT(&batch.ept() == this);
+  if (const auto s = check_range(gpa, bytes, page_size_4k); s != Ept_status::ok) return s;
+  if (bytes == 0) return Ept_status::ok;
+  return unmap_in(&root_entry_, 4, 0, gpa.value(), gpa.value() + bytes, batch, fn, ctx);
+}
+
+Ept_status Ept::unmap_in(u64* link, unsigned level, u64 base, u64 start, u64 end, Ept_batch& batch, Leaf_visitor fn,
+                         void* ctx) {
   u64* t = table(load(link));
   const u64 step = entry_bytes(level);
   const Span span = overlap(level, base, start, end);
@@ -46,17 +54,23 @@ Ept_status Ept::unmap_in(u64* link, unsigned level, u64 base, u64 start, u64 end
     const u64 entry_end = entry_start + step;
     if (ept_entry::is_leaf(v, level)) {
       if (start <= entry_start && entry_end <= end) {
-        (void)exchange(e, 0);
+        const u64 old = exchange(e, 0);
+        if (fn) fn(ctx, Ept_leaf{Gpa(entry_start), Hpa(ept_entry::address(old)), page_size_at_level(level), attrs_from_entry(old),
+                                 (old & ept_entry::ACCESSED) != 0, (old & ept_entry::DIRTY) != 0});
         ++removed;
         mapped_bytes_ -= step;
         batch.request_flush();
         continue;
       }
+      if (fn) {  // the caller made the ends leaf boundaries: a straddling leaf is its error
+        status = Ept_status::misaligned;
+        break;
+      }
       status = split_entry(e, level);
       if (status != Ept_status::ok) break;
     }
     const u64 child = load(e);
-    status = unmap_in(e, level - 1, entry_start, max_u64(start, entry_start), min_u64(end, entry_end), batch);
+    status = unmap_in(e, level - 1, entry_start, max_u64(start, entry_start), min_u64(end, entry_end), batch, fn, ctx);
     if (child_count(load(e)) == 0) {
       (void)exchange(e, 0);
       ++removed;

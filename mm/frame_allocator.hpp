@@ -60,6 +60,10 @@ public:
   // Frame_source, without a per-CPU cache. `use` must not be free or reserved.
   [[nodiscard]] std::optional<Hpa> alloc_frames(unsigned order, Frame_use use, Vm_id owner) override;
   void free_frames(Hpa base, unsigned order) override;
+  bool split_frames(Hpa base, unsigned order) override {
+    split_block(base, order);
+    return true;
+  }
 
   // The same through CPU `cpu`'s cache for order 0 (any order works; only order 0 is cached).
   // cpu == no_cpu means no cache.
@@ -135,6 +139,7 @@ public:
     return allocator_->alloc_frames_on(cpu_, order, use, owner);
   }
   void free_frames(Hpa base, unsigned order) override { allocator_->free_frames_on(cpu_, base, order); }
+  bool split_frames(Hpa base, unsigned order) override { return allocator_->split_frames(base, order); }
   [[nodiscard]] std::optional<Hpa> alloc_zeroed_frames(unsigned order, Frame_use use, Vm_id owner) {
     return allocator_->alloc_zeroed_frames_on(cpu_, order, use, owner);
   }

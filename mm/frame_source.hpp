@@ -35,6 +35,14 @@ public:
   [[nodiscard]] virtual std::optional<Hpa> alloc_frames(unsigned order, Frame_use use, Vm_id owner) = 0;
   // Returns a block obtained from alloc_frames with the same order.
   virtual void free_frames(Hpa base, unsigned order) = 0;
+  // Turns an allocated block of `order` into 2^order allocated 4 KiB blocks (same use and owner),
+  // each freed on its own later: part of a 2 MiB guest frame goes to the balloon or the merger.
+  // False: this source cannot (the caller keeps the block whole).
+  [[nodiscard]] virtual bool split_frames(Hpa base, unsigned order) {
+    (void)base;
+    (void)order;
+    return false;
+  }
 
 protected:
   ~Frame_source() = default;

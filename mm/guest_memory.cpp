@@ -57,6 +57,7 @@ void Guest_memory::destroy() {
     }
   });
   ept_.destroy();
+  free_balloon_bitmap();
   stats_.frames_4k = 0;
   stats_.frames_2m = 0;
   stats_.shared_4k = 0;
@@ -131,8 +132,12 @@ std::optional<Cache_type> Guest_memory::ram_type(Hpa frame, u64 bytes) const {
 // Called with the lock held, for an unmapped GPA in a RAM slot.
 Violation_result Guest_memory::populate(Gpa gpa, const Memslot& slot) {
   const Gpa base_2m(gpa.value() & ~(page_size_2m - 1));
+  // A ballooned page touched anyway comes back (virtio-balloon without MUST_TELL_HOST); a 2 MiB
+  // frame only where none of its pages is ballooned, so the balloon never holds a backed page.
+  const bool ballooned = in_balloon(to_gfn(gpa), 1);
+  if (ballooned) take_from_balloon(gpa);
   if (policy_.prefer_2m_leaves && ept_.config().allow_2m && slot.contains(base_2m, page_size_2m) &&
-      ept_.range_unmapped(base_2m, Page_size::size_2m)) {
+      ept_.range_unmapped(base_2m, Page_size::size_2m) && !in_balloon(to_gfn(base_2m), 512)) {
     if (const auto frame = frames_.alloc_frames(order_2m, Frame_use::guest, ept_.config().owner)) {
       if (const auto type = ram_type(*frame, page_size_2m)) {
         std::memset(direct_map_.ptr(*frame), 0, page_size_2m);

@@ -18,10 +18,12 @@
 // Thread-safe: vCPUs of one VM may fault concurrently; one lock per VM serialises the changes.
 #pragma once
 #include "lib/spinlock.hpp"
+#include "mm/balloon_abi.hpp"
 #include "mm/ept.hpp"
 #include "mm/memslot.hpp"
 #include "mm/merge/shared_pages.hpp"
 #include "mm/mtrr.hpp"
+#include "mm/page_bitmap.hpp"
 #include "mm/paging_policy.hpp"
 #include <span>
 
@@ -74,6 +76,18 @@ struct [[nodiscard]] Guest_copy_result {
   u64 bytes_done = 0;
 };
 
+// Why a balloon call (mm/balloon.hpp) did not do all it was asked; each maps to one -errno.
+enum class Balloon_status : u8 {
+  ok = 0,
+  bad_range,       // zero pages, a count that overflows, or a page outside the RAM slots (EINVAL)
+  overlap,         // inflate / report: a page already ballooned, or twice in the list (EEXIST)
+  not_inflated,    // deflate: a page not in the balloon, or twice in the list (ENOENT)
+  beyond_target,   // inflate: the balloon would hold more than the host asked for (ENOSPC)
+  too_long,        // more entries than balloon_list_max / balloon_stats_max (E2BIG)
+  no_memory,       // no frame for a split, a copy or the balloon's bitmap (ENOMEM)
+};
+[[nodiscard]] const char* balloon_status_name(Balloon_status s);
+
 struct Guest_memory_stats {
   u64 frames_4k = 0;     // 4 KiB host frames backing guest RAM
   u64 frames_2m = 0;     // 2 MiB host frames backing guest RAM
@@ -89,6 +103,10 @@ struct Guest_memory_stats {
   u64 cow_breaks = 0;    // writes that needed a private copy of a shared frame
   u64 cow_takebacks = 0; // writes by a shared frame's last user: the frame became private again
   u64 zero_released = 0; // 4 KiB pages given back because they held only zeros (ksm_zero_pages)
+  u64 balloon_pages = 0;   // 4 KiB pages in the balloon now (virtio's actual)
+  u64 balloon_touched = 0; // ballooned pages the guest touched anyway: populated again, out of the balloon
+  u64 free_reported = 0;   // pages whose backing FREE_PAGE_REPORT gave back (counter)
+  u64 balloon_frames_freed = 0;  // 4 KiB frames the balloon and free page reports gave the host (counter)
   // Private frames plus shared frames mapped: what the guest's RAM would cost without merging.
   [[nodiscard]] constexpr u64 populated_bytes() const {
     return (frames_4k + shared_4k) * page_size_4k + (frames_2m + shared_2m) * page_size_2m;
@@ -127,6 +145,28 @@ public:
 
   Violation_result handle_ept_violation(Gpa gpa, Ept_access access);
 
+  // ---- the balloon's page work (guest_memory_balloon.cpp; the policy is mm/balloon.hpp) ----
+  // A ballooned page has no translation and a bit in the balloon bitmap; touching it anyway
+  // populates it afresh (zeroed) and takes it out of the balloon (balloon_touched).
+  struct Balloon_result {
+    Balloon_status status = Balloon_status::ok;
+    u64 pages = 0;    // pages done: those of the first `entries` entries
+    u32 entries = 0;  // entries done, a prefix of the list
+  };
+  // Hands the pages of `list` to the host: unmapped (a 2 MiB leaf split when only part of it goes,
+  // freed as one block when all of it goes; a shared frame loses one user), one INVEPT per batch,
+  // frames freed after it. Every entry is checked first (bad_range, overlap, beyond_target when the
+  // balloon would exceed `max_balloon_pages`): on such an error nothing changed. no_memory (a split
+  // or a copy found no frame) after k entries: the first k are in the balloon, the rest untouched.
+  Balloon_result balloon_inflate(std::span<const Balloon_range> list, u64 max_balloon_pages);
+  // Takes ballooned pages back (populated on demand). Every page must be in the balloon
+  // (not_inflated otherwise, nothing changed). Never fails for want of memory.
+  Balloon_result balloon_deflate(std::span<const Balloon_range> list);
+  // Free page reporting: the pages' backing goes back to the host as with inflate, but they stay
+  // the guest's (not in the balloon): a later touch populates them afresh, uncounted.
+  Balloon_result free_page_report(std::span<const Balloon_range> list);
+  [[nodiscard]] u64 balloon_pages() const;
+
   // Copies between a host buffer and guest-physical memory, across pages and slots (all RAM).
   // copy_to_guest populates pages as it goes; copy_from_guest reads unpopulated pages as zeros
   // (or populates them, with policy.populate_on_read). The whole range is checked against the
@@ -156,6 +196,31 @@ private:
   [[nodiscard]] Ept_rights shared_rights(Page_size size) const;
 
   Violation_result populate(Gpa gpa, const Memslot& slot);
+  // The balloon's work behind the calls above (guest_memory_balloon.cpp; lock held).
+  enum class Give_kind : u8 { inflate, report };
+  Balloon_result give_back(std::span<const Balloon_range> list, Give_kind kind, u64 max_balloon_pages);
+  [[nodiscard]] Balloon_status check_ranges(std::span<const Balloon_range> list, u64& pages) const;
+  [[nodiscard]] bool ensure_balloon_bitmap();
+  void free_balloon_bitmap();
+  // Makes `gpa` the start of a leaf and of a host block (splits a 2 MiB one that straddles it,
+  // breaking its sharing first); `block_end` (optional) gets the end of the block that now starts
+  // there (0: a hole). False: no frame for a table page or a copy.
+  [[nodiscard]] bool split_at(Gpa gpa, u64* block_end);
+  // Unmaps every leaf in [start, end) (whole leaves and blocks) and frees their frames after the
+  // batch's INVEPT (through `pending`).
+  struct Pending_frees;
+  void release_range(Gpa start, Gpa end, Ept_batch& batch, Pending_frees& pending);
+  // The 4 KiB page of `gpa` is ballooned: it leaves the balloon (the guest touched it anyway).
+  void take_from_balloon(Gpa gpa);
+  [[nodiscard]] bool in_balloon(Gfn gfn, u64 pages) const;
+
+public:
+  // Splits the private 2 MiB block behind `leaf` (a 2 MiB leaf, or an exec-split 4 KiB leaf of
+  // one) into 512 private 4 KiB blocks and leaves, same frames. Lock held (the merger and the
+  // balloon). False: no table page for the split, or the Frame_source cannot split blocks.
+  [[nodiscard]] bool split_2m_block(const Ept_leaf& leaf);
+
+private:
   std::optional<Cache_type> ram_type(Hpa frame, u64 bytes) const;
   // Fills `t` for a RAM page, populating it if needed and allowed; false with `status` set else.
   bool resolve_page(Gpa gpa, bool populate_missing, std::optional<Ept_translation>& t, Guest_copy_status& status);
@@ -168,6 +233,11 @@ private:
   Memslot_table slots_;
   Guest_memory_stats stats_;
   Shared_pages* sharing_ = nullptr;
+  // The balloon bitmap: bit g set = GFN g is in the balloon. Allocated at the first balloon
+  // call from frames_ (a hypervisor block of balloon_bitmap_order_), covering the RAM slots' GFNs.
+  Page_bitmap_view balloon_bits_;
+  Hpa balloon_bitmap_hpa_;
+  unsigned balloon_bitmap_order_ = 0;
   mutable Spinlock lock_;
 };
 

@@ -78,21 +78,10 @@ bool Merger::maybe_split_2m(Vm_id vm, Guest_memory& m, const Ept_leaf& leaf, con
     if (i - mergeable > 512 - knobs_.split_2m_min_pages) return false;  // cannot reach the threshold any more
   }
   if (mergeable < knobs_.split_2m_min_pages) return false;
-  if (m.ept_.split(leaf.gpa) != Ept_status::ok) {  // a table page for the 512 leaves
+  if (!m.split_2m_block(leaf)) {  // a table page for the 512 leaves
     ++stats_.out_of_memory;
     return false;
   }
-  frames_.split_block(leaf.hpa, order_2m);
-  Ept_batch batch(m.ept_);  // same frames, same rights: no INVEPT
-  for (u32 i = 0; i < 512; ++i) {
-    // Private 4 KiB rights (with no_exec_large_pages the 2 MiB leaf had no execute right).
-    const Ept_status s = m.ept_.replace_leaf(leaf.gpa + i * page_size_4k, Page_size::size_4k, leaf.hpa + i * page_size_4k,
-                                             with(leaf.attrs, m.private_rights(Page_size::size_4k), Guest_memory::frame_4k),
-                                             batch);
-    HV_ASSERT(s == Ept_status::ok);
-  }
-  --m.stats_.frames_2m;
-  m.stats_.frames_4k += 512;
   ++stats_.splits_2m;
   return true;
 }

@@ -89,6 +89,17 @@ public:
     free_[order].push_back(base.value());
   }
 
+  bool split_frames(Hpa base, unsigned order) override {
+    const auto it = live_.find(base.value());
+    if (it == live_.end() || it->second.order != order) die("split_frames: not an outstanding block of that order", base.value());
+    const Block b = it->second;
+    live_.erase(it);
+    --outstanding_by_order_[order];
+    for (u64 i = 0; i < (1ull << order); ++i) live_.emplace(base.value() + i * page_size_4k, Block{0, b.use, b.owner});
+    outstanding_by_order_[0] += 1ull << order;
+    return true;
+  }
+
   [[nodiscard]] Direct_map direct_map() const {
     return Direct_map(static_cast<i64>(reinterpret_cast<u64>(arena_)) - static_cast<i64>(base_));
   }
