@@ -95,6 +95,20 @@ void print_verdict() {
              "in {} full scans, {} copy-on-write breaks", m.pages_shared, m.pages_sharing, m.merges_4k + 512 * m.merges_2m,
              m.ksm_zero_pages, m.full_scans, m.cow_breaks);
   }
+  // Density (docs/balloon.md): the VMs' configured memory and the peaks of what backed it, against
+  // the RAM hv manages. Ratios in hundredths.
+  {
+    u64 configured_mib = 0;
+    for (u32 i = 0; i < g_summary.vms; ++i) configured_mib += g_vms[i]->config().memory_mib;
+    const u64 host_mib = frame_allocator().stats().managed_frames / 256;
+    const Vm_manager::Memory_peak peak = g_shared.vms->memory_peak();
+    const auto ratio = [&](u64 mib) { return host_mib ? mib * 100 / host_mib : 0; };
+    log_info("mm", "density: VMs' memory {} MiB on {} MiB of host RAM ({}.{:02}x); peak populated guest memory {} MiB "
+             "({}.{:02}x), peak host frames for guest RAM {} MiB ({}.{:02}x)", configured_mib, host_mib,
+             ratio(configured_mib) / 100, ratio(configured_mib) % 100, peak.populated_pages / 256,
+             ratio(peak.populated_pages / 256) / 100, ratio(peak.populated_pages / 256) % 100, peak.guest_frames / 256,
+             ratio(peak.guest_frames / 256) / 100, ratio(peak.guest_frames / 256) % 100);
+  }
   frame_allocator().drain_all_caches();
   const u64 free_now = frame_allocator().stats().free_frames;
   // What the VMs took is back once the free count is what it was before them, less their own
@@ -281,7 +295,7 @@ Run_summary run_configured_vms(const Esp_files& files, const Cpu_identity& id, c
   }
 
   (void)monitor_console_start(g_shared, manager, platform_com1(), platform_console());
-  (void)merge_thread_start(g_shared, merger, tsc_hz);
+  (void)merge_thread_start(g_shared, merger, tsc_hz, g_config.globals.auto_balloon);
   g_summary.vms = summary.vms;
   g_shared.on_all_finished = print_verdict;
   manager.start_all();

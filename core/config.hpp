@@ -36,6 +36,10 @@ void format_cpu_list(Text_writer& out, u64 mask);
 // "none", "exit 3", "triple-fault", "stop ept-outside-slot": the config's own words.
 void format_vm_expectation(Text_writer& out, const Vm_expectation& expect);
 
+// The smallest memory_current for a VM of `memory_mib`: the balloon's floor (mm/balloon.hpp's
+// balloon_floor_pages) in MiB, rounded up, so that the start size is never below the floor.
+[[nodiscard]] u32 memory_current_floor_mib(u32 memory_mib);
+
 [[nodiscard]] const char* paging_mode_name(Paging_mode mode);
 [[nodiscard]] const char* console_port_name(Console_port port);
 

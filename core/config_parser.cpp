@@ -11,10 +11,10 @@ namespace {
 enum class Key : u8 {
   log_level, console, quantum_us, on_all_stopped,
   ksm_run, ksm_pages_to_scan, ksm_sleep_millisecs, ksm_max_page_sharing, ksm_merge_across_vms, ksm_split_2m_min_pages,
-  ksm_release_zero_pages,
-  memory, image, cpus, paging, args, expect, autostart, merge,
+  ksm_release_zero_pages, auto_balloon,
+  memory, memory_current, image, cpus, paging, args, expect, autostart, merge,
 };
-inline constexpr usize key_count = 19;
+inline constexpr usize key_count = 21;
 
 struct Key_info {
   std::string_view name;
@@ -24,9 +24,14 @@ constexpr std::array<Key_info, key_count> keys{{
     {"log_level", false}, {"console", false}, {"quantum_us", false}, {"on_all_stopped", false},
     {"ksm_run", false}, {"ksm_pages_to_scan", false}, {"ksm_sleep_millisecs", false}, {"ksm_max_page_sharing", false},
     {"ksm_merge_across_vms", false}, {"ksm_split_2m_min_pages", false}, {"ksm_release_zero_pages", false},
-    {"memory", true}, {"image", true}, {"cpus", true}, {"paging", true}, {"args", true}, {"expect", true}, {"autostart", true},
-    {"merge", true},
+    {"auto_balloon", false},
+    {"memory", true}, {"memory_current", true}, {"image", true}, {"cpus", true}, {"paging", true}, {"args", true},
+    {"expect", true}, {"autostart", true}, {"merge", true},
 }};
+// The table follows the enum: a key added to one and not the other fails here.
+static_assert(keys[static_cast<usize>(Key::auto_balloon)].name == "auto_balloon" &&
+              keys[static_cast<usize>(Key::memory_current)].name == "memory_current" &&
+              keys[static_cast<usize>(Key::merge)].name == "merge" && key_count == static_cast<usize>(Key::merge) + 1);
 
 std::optional<Key> find_key(std::string_view name) {
   for (usize i = 0; i < key_count; ++i)
@@ -84,6 +89,10 @@ private:
   static_assert(config_max_vms <= 32, "well_named_ has one bit per VM");
   u32 well_named_ = 0; // bit n: VM n's name passed check_vm_name (only those can be duplicated)
   bool saw_content_ = false;
+  // Where the current VM's memory_current value stands (column 0: absent or bad), for the range
+  // check at the end of the section, when `memory` is known whatever their order.
+  u32 current_line_ = 0;
+  u32 current_column_ = 0;
   std::array<u32, key_count> global_key_line_{}; // 0: not set yet
   std::array<u32, key_count> vm_key_line_{};
   // A quoted value's contents with escapes undone, and where each character came from.
@@ -223,6 +232,8 @@ void Parser::open_vm(u32 line) {
   section_ = Section::vm;
   header_ok_ = true;
   vm_key_line_ = {};
+  current_line_ = 0;
+  current_column_ = 0;
   report_.set_vm(vm_);
 }
 
@@ -236,6 +247,9 @@ void Parser::close_section() {
     if (vm_key_line_[static_cast<usize>(Key::image)] == 0)
       report_.error_at(vm.line, column, vm_, "VM \"{}\" has no \"image\" (required: image = FILE in \\EFI\\hv\\guests\\)",
                        vm.name.view());
+    // memory_current against memory (either may come first); only when both values were good.
+    if (current_column_ != 0 && vm.memory_mib != 0)
+      (void)check_memory_current_range(vm.memory_mib, vm.memory_current_mib, current_line_, current_column_, vm_, report_);
   }
   section_ = Section::globals;
   vm_ = config_global;
@@ -256,10 +270,12 @@ void Parser::parse_setting(const Line& line, usize start) {
   const auto key = find_key(name);
   if (!key) {
     if (in_vm)
-      report_.error(line.column(start), "unknown key {} (VM keys: memory, image, cpus, paging, args, expect, autostart, merge)",
+      report_.error(line.column(start),
+                    "unknown key {} (VM keys: memory, memory_current, image, cpus, paging, args, expect, autostart, merge)",
                     Quoted(name).view());
     else
-      report_.error(line.column(start), "unknown key {} (global keys: log_level, console, quantum_us, on_all_stopped, ksm_KNOB)",
+      report_.error(line.column(start),
+                    "unknown key {} (global keys: log_level, console, quantum_us, on_all_stopped, auto_balloon, ksm_KNOB)",
                     Quoted(name).view());
     return;
   }
@@ -311,7 +327,7 @@ bool Parser::read_value(const Line& line, usize start, Config_value& value) {
         return false;
       }
       if (t[i + 1] != '"' && t[i + 1] != '\\') {
-        if (static_cast<u8>(t[i + 1]) < 0x80)
+        if (static_cast<u8>(t[i + 1]) > 0x20 && static_cast<u8>(t[i + 1]) < 0x7f)  // printable: shown as is
           report_.error(line.column(i), "unknown escape \\{} in a string (only \\\" and \\\\)", t[i + 1]);
         else
           report_.error(line.column(i), "unknown escape: '\\' then {} (only \\\" and \\\\)", Char_text(t[i + 1]).view());
@@ -351,11 +367,18 @@ void Parser::apply(Key key, const Config_value& v) {
   case Key::ksm_release_zero_pages:
     (void)check_merge_knob(v, report_, keys[static_cast<usize>(key)].name.substr(4), g.ksm);
     return;
+  case Key::auto_balloon: (void)check_on_off(v, report_, g.auto_balloon); return;
   default: break;
   }
   Vm_config& vm = config_.vms[vm_];
   switch (key) {
   case Key::memory: (void)check_memory_mib(v, report_, vm.memory_mib); return;
+  case Key::memory_current:
+    if (check_memory_current_mib(v, report_, vm.memory_current_mib)) {
+      current_line_ = report_.line();
+      current_column_ = v.start_column;
+    }
+    return;
   case Key::image: (void)check_image(v, report_, vm.image); return;
   case Key::cpus: (void)check_cpu_list(v, report_, vm.cpu_affinity); return;
   case Key::paging: (void)check_paging(v, report_, vm.paging); return;

@@ -2,7 +2,9 @@
 // collector. Both builds. Every message says what was expected and what was found; the
 // wording is part of the interface (docs/config.md, tests/unit/config_test.cpp).
 #include "core/config_values.hpp"
+#include "core/config.hpp"
 #include "lib/panic.hpp"
+#include "mm/balloon.hpp"
 
 namespace hv {
 namespace {
@@ -139,6 +141,40 @@ bool check_memory_mib(const Config_value& v, Config_reporter& r, u32& out) {
     return false;
   }
   out = static_cast<u32>(*n);
+  return true;
+}
+
+bool check_memory_current_mib(const Config_value& v, Config_reporter& r, u32& out) {
+  const auto n = parse_config_number(v.text, vm_memory_mib_max);
+  if (!n) {
+    r.error(v.start_column, "expected a number of MiB (the VM's start size, at most its memory), got {}",
+            Quoted(v.text).view());
+    return false;
+  }
+  out = static_cast<u32>(*n);
+  return true;
+}
+
+u32 memory_current_floor_mib(u32 memory_mib) {
+  constexpr u64 pages_per_mib = MiB / page_size_4k;
+  const u64 floor = balloon_floor_pages(u64{memory_mib} * pages_per_mib);
+  return static_cast<u32>((floor + pages_per_mib - 1) / pages_per_mib);
+}
+
+bool check_memory_current_range(u32 memory_mib, u32 current_mib, u32 line, u32 column, u32 vm, Config_reporter& r) {
+  const u32 floor = memory_current_floor_mib(memory_mib);
+  if (current_mib > memory_mib) {
+    r.error_at(line, column, vm, "memory_current = {} MiB is above the VM's memory = {} MiB (expected {}..{})",
+               current_mib, memory_mib, floor, memory_mib);
+    return false;
+  }
+  if (current_mib < floor) {
+    r.error_at(line, column, vm,
+               "memory_current = {} MiB is below the balloon floor of {} MiB for memory = {} MiB (1/16, at least 4 "
+               "MiB; docs/balloon.md)",
+               current_mib, floor, memory_mib);
+    return false;
+  }
   return true;
 }
 

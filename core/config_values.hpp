@@ -90,6 +90,12 @@ bool check_console(const Config_value& v, Config_reporter& r, Console_port& out)
 bool check_quantum_us(const Config_value& v, Config_reporter& r, u32& out);
 bool check_on_all_stopped(const Config_value& v, Config_reporter& r, On_all_stopped& out);
 bool check_memory_mib(const Config_value& v, Config_reporter& r, u32& out);
+// memory_current's value alone: a number of MiB (0..65536). Its range depends on `memory`, which
+// may come later in the section: check_memory_current_range judges it when the section ends.
+bool check_memory_current_mib(const Config_value& v, Config_reporter& r, u32& out);
+// floor <= current_mib <= memory_mib, or a diagnostic for VM `vm` at (line, column) naming both
+// numbers. Returns whether it was in range.
+bool check_memory_current_range(u32 memory_mib, u32 current_mib, u32 line, u32 column, u32 vm, Config_reporter& r);
 bool check_image(const Config_value& v, Config_reporter& r, Config_string<vm_image_max>& out);
 bool check_cpu_list(const Config_value& v, Config_reporter& r, u64& out);
 bool check_paging(const Config_value& v, Config_reporter& r, Paging_mode& out);

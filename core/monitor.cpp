@@ -1,14 +1,15 @@
 // core/monitor.cpp - the monitor's command parser and the commands that change something (vm,
-// log). Both builds. Every check happens before the host is asked to act, so a bad command
-// changes nothing.
+// log, ksm set, balloon). Both builds. Every check happens before the host is asked to act, so a
+// bad command changes nothing.
 #include "core/monitor.hpp"
 #include "core/monitor_output.hpp"
 
 namespace hv {
 namespace {
 
-constexpr std::string_view info_usage = "info vms|mem|exits VM|sched|ksm";
+constexpr std::string_view info_usage = "info vms|mem|exits VM|sched|ksm|balloon [VM]";
 constexpr std::string_view ksm_usage = "ksm set KNOB VALUE";
+constexpr std::string_view balloon_usage = "balloon VM MiB";
 constexpr std::string_view vm_usage = "vm pause|resume|stop|reset|start|destroy VM";
 constexpr std::string_view log_usage = "log error|warn|info|debug|trace";
 
@@ -109,6 +110,16 @@ const char* action_needs(Vm_action action) {
 void run_info(Monitor_host& host, const Words& w, Monitor_out& out) {
   const std::string_view what = w[1];
   if (what.empty()) return out.error("info: missing what to show; expected: {}", info_usage);
+  if (what == "balloon") {
+    if (!no_extra_words(w, 3, "info balloon", "info balloon [VM]", out)) return;
+    if (w.count == 2) return show_balloons(host, out);
+    Monitor_vm_info vm;
+    Balloon_view balloon;
+    if (!find_vm(host, w[2], vm) || !host.balloon_info(vm.id, balloon)) {
+      return out.error("info balloon: no VM {}; expected a VM's id or name (see \"info vms\")", Shown_word(w[2]));
+    }
+    return show_balloon(out, vm, balloon);
+  }
   if (what == "exits") {
     if (w.count < 3) return out.error("info exits: missing VM; expected: info exits VM (a VM's id or name)");
     if (!no_extra_words(w, 3, "info exits", "info exits VM", out)) return;
@@ -176,6 +187,60 @@ void run_ksm(Monitor_host& host, const Words& w, Monitor_out& out) {
   out.line("ksm: {} = {} (was {})", info->name, w[3], before.*(info->field));
 }
 
+// A balloon's size only means something while the VM has guest memory: between prepare and stop.
+bool balloon_state_ok(Monitor_vm_state state) {
+  return state == Monitor_vm_state::ready || state == Monitor_vm_state::running || state == Monitor_vm_state::paused;
+}
+
+// `balloon VM MiB`: the target size, QEMU's HMP `balloon` (the memory the guest should keep). Every
+// check against the VM's balloon_info comes first; the host checks again (it may have changed).
+void run_balloon(Monitor_host& host, const Words& w, Monitor_out& out) {
+  if (w.count < 3) {
+    return out.error("balloon: missing {}; expected: {} (the memory the guest should keep)",
+                     w.count < 2 ? "VM and size" : "size", balloon_usage);
+  }
+  if (!no_extra_words(w, 3, "balloon", balloon_usage, out)) return;
+  Monitor_vm_info vm;
+  Balloon_view b;
+  if (!find_vm(host, w[1], vm) || !host.balloon_info(vm.id, b)) {
+    return out.error("balloon: no VM {}; expected a VM's id or name (see \"info vms\")", Shown_word(w[1]));
+  }
+  if (!balloon_state_ok(vm.state)) {
+    return out.error("balloon: vm {} ({}) is {}; balloon needs a ready, running or paused VM", vm.id, vm.name,
+                     monitor_vm_state_name(vm.state));
+  }
+  const std::optional<u64> mib = parse_decimal(w[2]);
+  if (!mib) return out.error("balloon: expected a size in MiB (a decimal number), got {}", Shown_word(w[2]));
+  const u64 memory_mib = b.memory_pages / balloon_pages_per_mib;
+  if (*mib > memory_mib) {
+    return out.error("balloon: vm {} ({}): {} MiB is above its memory ({} MiB)", vm.id, vm.name, *mib, memory_mib);
+  }
+  const u64 size_pages = *mib * balloon_pages_per_mib;
+  if (size_pages < b.floor_pages) {
+    return out.error("balloon: vm {} ({}): {} MiB is below its floor ({} MiB: 1/16 of its memory, at least 4 MiB; "
+                     "docs/balloon.md)",
+                     vm.id, vm.name, *mib, pages_to_mib_up(b.floor_pages));
+  }
+  switch (host.set_balloon_size(vm.id, size_pages)) {
+  case Monitor_host::Balloon_set_result::ok: break;
+  case Monitor_host::Balloon_set_result::not_found:
+    return out.error("balloon: vm {} ({}): the VM stopped or went away meanwhile", vm.id, vm.name);
+  case Monitor_host::Balloon_set_result::above_memory:
+  case Monitor_host::Balloon_set_result::below_floor:
+    return out.error("balloon: vm {} ({}): {} MiB is out of range ({}..{} MiB) now", vm.id, vm.name, *mib,
+                     pages_to_mib_up(b.floor_pages), memory_mib);
+  }
+  // The policy's limit may hold the target lower for now (host memory pressure): say so.
+  Balloon_view after = b;
+  (void)host.balloon_info(vm.id, after);
+  Fixed_text<80> held;
+  if (after.auto_limit_pages < size_pages) {
+    format_to(held, ", held at {} MiB by auto_balloon for now", after.auto_limit_pages / balloon_pages_per_mib);
+  }
+  out.line("balloon: {} target {} MiB (was {} MiB){}; {}", vm.name, *mib, b.size_pages / balloon_pages_per_mib,
+           held.view(), after.driver ? "the guest's driver follows" : "no balloon driver seen yet");
+}
+
 void run_log(Monitor_host& host, const Words& w, Monitor_out& out) {
   if (w.count < 2) return out.error("log: missing level; expected: {}", log_usage);
   if (!no_extra_words(w, 2, "log", log_usage, out)) return;
@@ -240,8 +305,11 @@ void Monitor::execute(std::string_view line, Log_sink& sink) {
     run_log(host_, w, out);
   } else if (command == "ksm") {
     run_ksm(host_, w, out);
+  } else if (command == "balloon") {
+    run_balloon(host_, w, out);
   } else {
-    out.error("unknown command {}; expected one of: help, info, vm, ksm, log (\"help\" lists them)", Shown_word(command));
+    out.error("unknown command {}; expected one of: help, info, vm, ksm, balloon, log (\"help\" lists them)",
+              Shown_word(command));
   }
 }
 

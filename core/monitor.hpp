@@ -6,8 +6,9 @@
 // Log_sink (the Serial_console is one), so it never interleaves with other CPUs' lines.
 //
 // Commands (docs/monitor.md has the output formats, which are stable):
-//   help | info vms | info mem | info exits VM | info sched | info ksm | ksm set KNOB VALUE |
-//   vm pause|resume|stop|reset VM | log error|warn|info|debug|trace
+//   help | info vms | info mem | info exits VM | info sched | info ksm | info balloon [VM] |
+//   ksm set KNOB VALUE | balloon VM MiB | vm pause|resume|stop|reset|start|destroy VM |
+//   log error|warn|info|debug|trace
 // VM is a VM's id (decimal) or its name; an id is tried first, as virsh does.
 // A bad command prints exactly one line starting with "error: " and calls nothing on the host
 // that changes state.
@@ -15,6 +16,7 @@
 #include "arch/x86/vmx_exit_reason.hpp"
 #include "core/line_editor.hpp"
 #include "lib/log.hpp"
+#include "mm/balloon.hpp"
 #include "mm/frame_allocator.hpp"
 #include "mm/merge/merger.hpp"
 #include <string_view>
@@ -48,6 +50,7 @@ struct Monitor_vm_info {
   u64 cpu_time_us = 0;    // time spent in the guest, microseconds
   u64 exits = 0;          // VM exits in total
   u64 merging_kib = 0;    // guest RAM that maps shared frames (same-page merging)
+  u64 current_mib = 0;    // memory less the balloon (virsh dominfo's "Used memory")
 };
 
 // VM exits of one VM, by basic exit reason (vmx/vcpu.hpp's Exit_stats has the same shape).
@@ -63,9 +66,9 @@ struct Monitor_cpu_info {
   u64 context_switches = 0;  // since boot
 };
 
-// What the hypervisor provides. Queries must not change anything; vm_action and set_log_level are
-// called only after the monitor has checked the command (the VM exists, the action fits its
-// state), never for a bad command.
+// What the hypervisor provides. Queries must not change anything; vm_action, set_log_level and
+// set_balloon_size are called only after the monitor has checked the command (the VM exists, the
+// action fits its state, the size is in range), never for a bad command.
 class Monitor_host {
 public:
   // VMs in a stable order (ascending id). vm_info(i) for i < vm_count() fills `out`; false if the
@@ -88,6 +91,12 @@ public:
   // Sets one knob by its sysfs name (mm/merge/merge_knobs.hpp); on an error nothing changed.
   [[nodiscard]] virtual Merge_knob_status set_merge_knob(std::string_view name, std::string_view value,
                                                          const Merge_knob_info*& info) = 0;
+  // VM `id`'s balloon (mm/balloon.hpp); false if there is no VM `id`.
+  [[nodiscard]] virtual bool balloon_info(Vm_id id, Balloon_view& out) = 0;
+  // Sets VM `id`'s target size in 4 KiB pages (Balloon::set_size); the monitor checked the range
+  // against balloon_info first, the host checks again (the VM may have gone: not_found).
+  enum class Balloon_set_result : u8 { ok, not_found, above_memory, below_floor };
+  [[nodiscard]] virtual Balloon_set_result set_balloon_size(Vm_id id, u64 size_pages) = 0;
 
 protected:
   ~Monitor_host() = default;

@@ -6,7 +6,7 @@
 namespace hv {
 namespace {
 
-constexpr std::string_view vms_layout = "{:4} {:<16} {:<8} {:8} {:10} {:4} {:12} {:10} {:10}";
+constexpr std::string_view vms_layout = "{:4} {:<16} {:<8} {:8} {:8} {:10} {:4} {:12} {:10} {:10}";
 constexpr std::string_view sched_layout = "{:4} {:<16} {:6} {:10}";
 constexpr u64 kib_per_frame = 4;
 
@@ -38,26 +38,29 @@ std::string_view vm_name(Monitor_host& host, Vm_id id, Monitor_vm_info& scratch)
 void show_help(Monitor_out& out) {
   constexpr std::string_view layout = "{:<32} {}";
   out.line(layout, "help", "this list");
-  out.line(layout, "info vms", "VMs: state, memory configured and populated, CPU, CPU time, exits");
+  out.line(layout, "info vms", "VMs: state, memory max, current and populated, CPU, CPU time, exits");
   out.line(layout, "info mem", "host frames: free and used, by order, use and owner; overcommit");
   out.line(layout, "info exits VM", "one VM's exits by reason, most frequent first");
   out.line(layout, "info sched", "per CPU: what runs, run queue length, context switches");
   out.line(layout, "info ksm", "same-page merging: every knob and statistic (Linux's names)");
+  out.line(layout, "info balloon [VM]", "balloons: actual and max memory (MiB), target, driver, guest stats");
   out.line(layout, "ksm set KNOB VALUE", "change a merging knob (run 0|1|2, pages_to_scan, ...)");
+  out.line(layout, "balloon VM MiB", "set the memory a VM's guest should keep (its balloon target)");
   out.line(layout, "vm pause|resume|stop|reset VM", "steer a VM (VM: its id or name)");
   out.line(layout, "vm start|destroy VM", "boot a stopped VM again; remove a finished one");
   out.line(layout, "log error|warn|info|debug|trace", "set the log level");
 }
 
 void show_vms(Monitor_host& host, Monitor_out& out) {
-  out.line(vms_layout, "ID", "NAME", "STATE", "MEM-MIB", "POP-KIB", "CPU", "CPU-TIME", "EXITS", "MERGED-KIB");
+  out.line(vms_layout, "ID", "NAME", "STATE", "MAX-MIB", "CUR-MIB", "POP-KIB", "CPU", "CPU-TIME", "EXITS",
+           "MERGED-KIB");
   const usize n = host.vm_count();
   usize shown = 0;
   for (usize i = 0; i < n; ++i) {
     Monitor_vm_info vm;
     if (!host.vm_info(i, vm)) continue;
-    out.line(vms_layout, vm.id, vm.name, monitor_vm_state_name(vm.state), vm.memory_mib, vm.populated_kib,
-             cpu_text(vm.cpu).view(), cpu_time_text(vm.cpu_time_us).view(), vm.exits, vm.merging_kib);
+    out.line(vms_layout, vm.id, vm.name, monitor_vm_state_name(vm.state), vm.memory_mib, vm.current_mib,
+             vm.populated_kib, cpu_text(vm.cpu).view(), cpu_time_text(vm.cpu_time_us).view(), vm.exits, vm.merging_kib);
     ++shown;
   }
   if (shown == 0) out.line("no VMs");
@@ -147,6 +150,45 @@ void show_ksm(Monitor_host& host, Monitor_out& out) {
   format_to(profit, "{}", s.general_profit);
   out.line(layout, "general_profit", profit.view(), "bytes saved less the metadata");
   for (const Stat& st : after_profit) out.line(layout, st.name, s.*(st.field), st.meaning);
+}
+
+// "balloon: actual=N max=M" as QEMU's `info balloon` starts (MiB), then fixed key=value fields,
+// then the guest's statistics that it has reported (each only once reported). docs/monitor.md.
+void show_balloon(Monitor_out& out, const Monitor_vm_info& vm, const Balloon_view& b) {
+  const auto mib = [](u64 pages) { return pages / balloon_pages_per_mib; };
+  const u64 keep = b.memory_pages - (b.actual_pages < b.memory_pages ? b.actual_pages : b.memory_pages);
+  const u64 target = b.memory_pages - (b.target_pages < b.memory_pages ? b.target_pages : b.memory_pages);
+  Fixed_text<monitor_line_capacity> stats;
+  struct Stat {
+    u16 tag;
+    std::string_view name;
+    bool bytes;  // shown in MiB; otherwise a count
+  };
+  static constexpr Stat shown[] = {
+      {balloon_tag::free_memory, "free", true},          {balloon_tag::total_memory, "total", true},
+      {balloon_tag::available, "available", true},       {balloon_tag::major_faults, "major_faults", false},
+      {balloon_tag::minor_faults, "minor_faults", false},
+  };
+  for (const Stat& st : shown) {
+    if ((b.stats_valid >> st.tag & 1) == 0) continue;
+    format_to(stats, " {}={}", st.name, st.bytes ? b.stats[st.tag] / MiB : b.stats[st.tag]);
+  }
+  out.line("balloon: actual={} max={} target={} requested={} vm={} name={} driver={} touched={}{}", mib(keep),
+           mib(b.memory_pages), mib(target), mib(b.size_pages), vm.id, vm.name, b.driver ? "yes" : "no",
+           b.touched_pages, stats.view());
+}
+
+void show_balloons(Monitor_host& host, Monitor_out& out) {
+  const usize n = host.vm_count();
+  usize shown = 0;
+  for (usize i = 0; i < n; ++i) {
+    Monitor_vm_info vm;
+    Balloon_view b;
+    if (!host.vm_info(i, vm) || !host.balloon_info(vm.id, b)) continue;
+    show_balloon(out, vm, b);
+    ++shown;
+  }
+  if (shown == 0) out.line("no VMs");
 }
 
 void show_exits(Monitor_out& out, const Monitor_vm_info& vm, const Monitor_exit_counts& counts) {

@@ -38,6 +38,12 @@ public:
   explicit Shown_word(std::string_view word) : Quoted_text(word, monitor_word_style) {}
 };
 
+// Balloon sizes: the monitor speaks MiB, Balloon_view 4 KiB pages.
+inline constexpr u64 balloon_pages_per_mib = MiB / page_size_4k;
+[[nodiscard]] constexpr u64 pages_to_mib_up(u64 pages) {
+  return (pages + balloon_pages_per_mib - 1) / balloon_pages_per_mib;
+}
+
 // The show_* functions print the output of one `info` command or of `help`.
 void show_help(Monitor_out& out);
 void show_vms(Monitor_host& host, Monitor_out& out);
@@ -45,5 +51,8 @@ void show_mem(Monitor_host& host, Monitor_out& out);
 void show_exits(Monitor_out& out, const Monitor_vm_info& vm, const Monitor_exit_counts& counts);
 void show_sched(Monitor_host& host, Monitor_out& out);
 void show_ksm(Monitor_host& host, Monitor_out& out);
+// `info balloon`: one line per VM (show_balloons: every VM, ascending id; "no VMs" if none).
+void show_balloon(Monitor_out& out, const Monitor_vm_info& vm, const Balloon_view& b);
+void show_balloons(Monitor_host& host, Monitor_out& out);
 
 } // namespace hv

@@ -4,6 +4,11 @@
 
 namespace hv {
 
+namespace {
+constexpr u64 pages_per_mib = MiB / page_size_4k;
+constexpr u64 min_pages(u64 a, u64 b) { return a < b ? a : b; }
+} // namespace
+
 Vm_manager::Vm_manager(Scheduler& scheduler, Frame_allocator& frames, u64 tsc_hz, Kick_fn kick)
     : scheduler_(scheduler), frames_(frames), tsc_per_us_(tsc_hz >= 1'000'000 ? tsc_hz / 1'000'000 : 1), kick_(kick) {}
 
@@ -194,6 +199,13 @@ bool Vm_manager::vm_info(usize index, Monitor_vm_info& out) {
   out.name = vm.name();
   out.state = state_of(e);
   out.memory_mib = vm.config().memory_mib;
+  out.current_mib = out.memory_mib;
+  if (!e.finished) {
+    // What the guest has: its memory less the balloon (virsh dominfo's "Used memory").
+    const Balloon_view b = vm.balloon().view();
+    if (b.memory_pages != 0)
+      out.current_mib = (b.memory_pages - min_pages(b.actual_pages, b.memory_pages)) / pages_per_mib;
+  }
   out.populated_kib = vm.populated_bytes() / KiB;
   out.exits = vm.vcpu().stats.total;
   if (merger_) out.merging_kib = merger_->merging_pages(vm.id()) * (page_size_4k / KiB);

@@ -13,6 +13,10 @@
 // out_of_memory; vm_out_of_memory() prints who is starved and blocks it (state `paused`, reason
 // memory). Whenever frames go back to the allocator (a VM stopped, was reset), frames_returned()
 // wakes every starved VM; each retries its faulting access and, if still short, waits again.
+//
+// Balloons (mm/balloon.hpp): the monitor's `balloon VM MiB` sets a VM's target size; the merge
+// thread calls balance_memory() at every wake-up, which runs the auto-balloon policy
+// (mm/balloon_policy.hpp) over the VMs. A Balloon has its own lock, always taken after the table's.
 #pragma once
 #include "core/monitor.hpp"
 #include "core/scheduler.hpp"
@@ -85,6 +89,26 @@ public:
   void set_log_level(Log_level level) override;
   bool merge_info(Merge_knobs& knobs, Merge_stats& stats) override;
   Merge_knob_status set_merge_knob(std::string_view name, std::string_view value, const Merge_knob_info*& info) override;
+  // A VM that never got guest memory (it failed to build) shows its configured memory, an empty balloon.
+  bool balloon_info(Vm_id id, Balloon_view& out) override;
+  // not_found also for a VM that is not running (stopped, failed): its balloon starts afresh at start.
+  Balloon_set_result set_balloon_size(Vm_id id, u64 size_pages) override;
+
+  // The auto-balloon policy (hv.cfg auto_balloon) over the VMs that are running or paused: with
+  // auto_on it applies balloon_policy()'s new limits (a paused or starved VM counts as having no
+  // driver: it cannot follow now); without, it lifts every limit the policy had set. Logs one line
+  // per VM whose limit changed and returns how many changed (0 in a steady state). When the host's
+  // free frames rose since the last call (balloons gave frames back), starved VMs try again
+  // (frames_returned()).
+  u32 balance_memory(bool auto_on);
+  // The highest figures balance_memory() has seen (sampled at every policy check): the VMs' guest
+  // RAM backed by frames, summed over VMs (a merged page counts in every VM that maps it), and the
+  // host frames that back guest RAM (private plus shared, each once).
+  struct Memory_peak {
+    u64 populated_pages = 0;
+    u64 guest_frames = 0;
+  };
+  [[nodiscard]] Memory_peak memory_peak() const;
 
   // The same-page merger the VMs are attached to (null: none); for the monitor.
   void set_merger(Merger* merger) { merger_ = merger; }
@@ -110,6 +134,7 @@ private:
   [[nodiscard]] Monitor_vm_state state_of(const Entry& e) const;
   std::string_view start_again(Entry& e);
   std::string_view destroy(Entry& e);
+  u32 balance_locked(bool auto_on, const Frame_stats& s, bool& rose);
   void kick(Kick k) const;
 
   Scheduler& scheduler_;
@@ -120,6 +145,8 @@ private:
   mutable Spinlock lock_;
   std::array<Entry, vm_manager_capacity> entries_{};
   usize count_ = 0;
+  u64 last_free_ = 0;  // free frames at the last balance_memory()
+  Memory_peak peak_;
 };
 
 } // namespace hv

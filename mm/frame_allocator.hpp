@@ -93,6 +93,8 @@ public:
   void drain_all_caches();
 
   [[nodiscard]] Frame_stats stats() const;
+  // Free frames (buddy plus caches) without the rest of stats(): for pressure checks that run often.
+  [[nodiscard]] u64 free_frames_hint() const;
   [[nodiscard]] Frame_table& table() { return table_; }
   [[nodiscard]] const Frame_table& table() const { return table_; }
   [[nodiscard]] Direct_map direct_map() const { return direct_map_; }

@@ -34,6 +34,16 @@ Frame_stats Frame_allocator::stats() const {
   return s;
 }
 
+u64 Frame_allocator::free_frames_hint() const {
+  u64 frames = 0;
+  {
+    Spinlock_guard guard(lock_);
+    frames = ready_ ? blocks_.free_frames() : 0;
+  }
+  for (const Frame_cache& cache : caches_) frames += cache.count.load(std::memory_order_relaxed);
+  return frames;
+}
+
 void Frame_allocator::log_stats() const {
   const Frame_stats s = stats();
   log_info("mm", "frames: managed {}, metadata {}, free {} (cached {}), used {}", s.managed_frames,

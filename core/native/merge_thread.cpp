@@ -1,6 +1,8 @@
 // core/native/merge_thread.cpp - see merge_thread.hpp. Freestanding build only.
 #include "core/native/merge_thread.hpp"
 #include "arch/x86/native/instructions.hpp"
+#include "core/vm_manager.hpp"
+#include "mm/balloon_policy.hpp"
 #include "lib/log.hpp"
 #include <atomic>
 
@@ -18,7 +20,10 @@ struct Merge_thread {
   Merger* merger = nullptr;
   Task_id task = 0;
   u64 ticks_per_ms = 0;
+  bool auto_balloon = true;
+  u64 low_watermark = 0;         // frames: below it the thread is woken early (balloon_policy.hpp)
   std::atomic<u64> wake_tsc{0};  // 0: awake (running or runnable)
+  std::atomic<u64> next_pressure_check{0};  // TSC: the early-wake check runs at most once a millisecond
 };
 
 constinit Merge_thread g_mt{};
@@ -33,11 +38,13 @@ void merge_main(Hv_thread& self) {
   Merger& merger = *g_mt.merger;
   const Merge_knobs start = merger.knobs();
   log_info("merge", "merge thread on cpu{}: run={} pages_to_scan={} sleep_millisecs={} max_page_sharing={} "
-           "merge_across_vms={}", self.cpu, start.run, start.pages_to_scan, start.sleep_millisecs, start.max_page_sharing,
-           start.merge_across_vms);
+           "merge_across_vms={} auto_balloon={}", self.cpu, start.run, start.pages_to_scan, start.sleep_millisecs,
+           start.max_page_sharing, start.merge_across_vms, g_mt.auto_balloon ? "on" : "off");
   u64 last_scans = 0;
   u64 last_logged_sharing = 0, last_logged_zero = 0;
   for (;;) {
+    // Host memory pressure first: lowering balloon targets early keeps VMs from pausing for memory.
+    (void)g_mt.shared->vms->balance_memory(g_mt.auto_balloon);
     const Merge_knobs k = merger.knobs();
     if (k.run == 0) {
       sleep_ms(self, idle_check_ms);
@@ -76,7 +83,16 @@ void merge_main(Hv_thread& self) {
 // Every CPU, between slices and while idle: wakes the thread when its sleep is over.
 void poll_wake(u32) {
   const u64 wake = g_mt.wake_tsc.load(std::memory_order_acquire);
-  if (wake == 0 || x86::rdtsc() < wake) return;
+  if (wake == 0) return;
+  const u64 now = x86::rdtsc();
+  if (now < wake) {
+    // Host memory running low: the auto-balloon policy must not wait for the end of the sleep
+    // (VMs populating 2 MiB frames can drain the low watermark within one sleep_millisecs).
+    if (!g_mt.auto_balloon) return;
+    u64 due = g_mt.next_pressure_check.load(std::memory_order_relaxed);
+    if (now < due || !g_mt.next_pressure_check.compare_exchange_strong(due, now + g_mt.ticks_per_ms)) return;
+    if (g_mt.shared->frames->free_frames_hint() >= g_mt.low_watermark) return;
+  }
   u64 expected = wake;
   if (!g_mt.wake_tsc.compare_exchange_strong(expected, 0, std::memory_order_acq_rel)) return;  // another CPU woke it
   const Kick k = g_mt.shared->scheduler->wake(g_mt.task);
@@ -85,9 +101,11 @@ void poll_wake(u32) {
 
 } // namespace
 
-bool merge_thread_start(Cpu_loop_shared& shared, Merger& merger, u64 tsc_hz) {
+bool merge_thread_start(Cpu_loop_shared& shared, Merger& merger, u64 tsc_hz, bool auto_balloon) {
   g_mt.shared = &shared;
   g_mt.merger = &merger;
+  g_mt.auto_balloon = auto_balloon;
+  g_mt.low_watermark = balloon_watermarks(shared.frames->stats().managed_frames).low;
   g_mt.ticks_per_ms = tsc_hz / 1000 ? tsc_hz / 1000 : 1;
   const std::optional<Task_id> task = add_thread(shared, g_thread, "ksmd", merge_main, &g_mt, 0, poll_wake);
   if (!task) {

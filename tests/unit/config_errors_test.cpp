@@ -77,12 +77,14 @@ TEST(ConfigErrors, ControlCharactersAndLoneCarriageReturns) {
 
 TEST(ConfigErrors, UnknownKeys) {
   EXPECT_THAT(config_errors("loglevel = info\n"),
-              ElementsAre("hv.cfg:1:1: unknown key \"loglevel\" (global keys: log_level, console, quantum_us, on_all_stopped, ksm_KNOB)"));
+              ElementsAre("hv.cfg:1:1: unknown key \"loglevel\" (global keys: log_level, console, quantum_us, on_all_stopped, "
+                          "auto_balloon, ksm_KNOB)"));
   EXPECT_THAT(vm_line_errors("  memroy = 8"),
-              ElementsAre("hv.cfg:4:3: unknown key \"memroy\" (VM keys: memory, image, cpus, paging, args, expect, "
-                          "autostart, merge)"));
+              ElementsAre("hv.cfg:4:3: unknown key \"memroy\" (VM keys: memory, memory_current, image, cpus, paging, "
+                          "args, expect, autostart, merge)"));
   EXPECT_THAT(config_errors("Log-Level = info\n"),
-              ElementsAre("hv.cfg:1:1: unknown key \"Log-Level\" (global keys: log_level, console, quantum_us, on_all_stopped, ksm_KNOB)"));
+              ElementsAre("hv.cfg:1:1: unknown key \"Log-Level\" (global keys: log_level, console, quantum_us, on_all_stopped, "
+                          "auto_balloon, ksm_KNOB)"));
 }
 
 TEST(ConfigErrors, KeysInTheWrongPlace) {
@@ -123,6 +125,11 @@ TEST(ConfigErrors, Strings) {
               ElementsAre("hv.cfg:4:10: unknown escape \\n in a string (only \\\" and \\\\)"));
   EXPECT_THAT(vm_line_errors("args = \"a\\\xc3\xa9\""),
               ElementsAre("hv.cfg:4:10: unknown escape: '\\' then 0xc3 (only \\\" and \\\\)"));
+  // A blank after the backslash is named, not copied into the message (a tab would break the line).
+  EXPECT_THAT(vm_line_errors("args = \"a\\\tb\""),
+              ElementsAre("hv.cfg:4:10: unknown escape: '\\' then 0x09 (only \\\" and \\\\)"));
+  EXPECT_THAT(vm_line_errors("args = \"a\\ b\""),
+              ElementsAre("hv.cfg:4:10: unknown escape: '\\' then ' ' (only \\\" and \\\\)"));
   EXPECT_THAT(vm_line_errors("args = \"a\" b"),
               ElementsAre("hv.cfg:4:12: unexpected text after the closing quote: \"b\""));
   EXPECT_THAT(vm_line_errors("args = \"tab\there\""),
@@ -332,8 +339,8 @@ TEST(ConfigErrors, DiagnosticsAreSortedByPosition) {
   EXPECT_THAT(p.messages,
               ElementsAre("hv.cfg:1:1: VM \"a\" has no \"memory\" (required: memory = MiB, 2..65536)",
                           "hv.cfg:1:1: VM \"a\" has no \"image\" (required: image = FILE in \\EFI\\hv\\guests\\)",
-                          "hv.cfg:2:1: unknown key \"bogus\" (VM keys: memory, image, cpus, paging, args, expect, "
-                          "autostart, merge)",
+                          "hv.cfg:2:1: unknown key \"bogus\" (VM keys: memory, memory_current, image, cpus, paging, "
+                          "args, expect, autostart, merge)",
                           "hv.cfg:6:1: \"log_level\" is a global setting: put it before the first [vm NAME] section"));
 }
 
@@ -344,7 +351,8 @@ TEST(ConfigErrors, TheListIsBoundedAndCountsWhatItDropped) {
   EXPECT_EQ(p.config->diagnostic_count, config_max_diagnostics);
   EXPECT_EQ(p.config->diagnostics_dropped, 8u);
   EXPECT_EQ(p.config->error_count(), 40u);
-  EXPECT_EQ(p.messages.back(), "hv.cfg:32:1: unknown key \"nonsense31\" (global keys: log_level, console, quantum_us, on_all_stopped, ksm_KNOB)");
+  EXPECT_EQ(p.messages.back(), "hv.cfg:32:1: unknown key \"nonsense31\" (global keys: log_level, console, quantum_us, "
+                               "on_all_stopped, auto_balloon, ksm_KNOB)");
 }
 
 TEST(ConfigErrors, LongValuesAreCutInMessages) {
@@ -364,6 +372,54 @@ TEST(ConfigErrors, MergerKnobsAreCheckedWithTheirNameAndRange) {
                           "hv.cfg:4:1: duplicate key \"ksm_run\" (first set on line 1)",
                           "hv.cfg:8:9: expected on or off, got \"maybe\"",
                           "hv.cfg:9:1: \"ksm_run\" is a global setting: put it before the first [vm NAME] section"));
+}
+
+TEST(ConfigErrors, MemoryCurrentAboveMemoryOrBelowTheFloor) {
+  // Reported at memory_current's value, naming both numbers, whichever key comes first.
+  const auto above = parse_text("[vm a]\nimage = a\nmemory_current = 300\nmemory = 256\n[vm b]\nmemory = 8\nimage = b\n");
+  EXPECT_THAT(above.messages, ElementsAre("hv.cfg:3:18: memory_current = 300 MiB is above the VM's memory = 256 MiB "
+                                          "(expected 16..256)"));
+  EXPECT_FALSE(above.vm(0).valid);
+  EXPECT_TRUE(above.vm(1).valid);
+  EXPECT_THAT(vm_line_errors("memory_current = 9"),
+              ElementsAre("hv.cfg:4:18: memory_current = 9 MiB is above the VM's memory = 8 MiB (expected 4..8)"));
+  EXPECT_THAT(config_errors("[vm a]\nimage = a\nmemory = 256\nmemory_current =   15\n"),
+              ElementsAre("hv.cfg:4:20: memory_current = 15 MiB is below the balloon floor of 16 MiB for memory = 256 "
+                          "MiB (1/16, at least 4 MiB; docs/balloon.md)"));
+  EXPECT_THAT(vm_line_errors("memory_current = 0"),
+              ElementsAre("hv.cfg:4:18: memory_current = 0 MiB is below the balloon floor of 4 MiB for memory = 8 MiB "
+                          "(1/16, at least 4 MiB; docs/balloon.md)"));
+  // 100 MiB: the floor is 6.25 MiB, so 6 is below it and 7 is not.
+  EXPECT_EQ(config_errors("[vm a]\nimage = a\nmemory = 100\nmemory_current = 6\n").size(), 1u);
+  EXPECT_TRUE(config_errors("[vm a]\nimage = a\nmemory = 100\nmemory_current = 7\n").empty());
+}
+
+TEST(ConfigErrors, MemoryCurrentValuesAndPlaces) {
+  EXPECT_THAT(vm_line_errors("memory_current = 64x"),
+              ElementsAre("hv.cfg:4:18: expected a number of MiB (the VM's start size, at most its memory), got \"64x\""));
+  EXPECT_THAT(vm_line_errors("memory_current ="),
+              ElementsAre("hv.cfg:4:17: expected a number of MiB (the VM's start size, at most its memory), got nothing"));
+  EXPECT_THAT(vm_line_errors("memory_current = 65537"),
+              ElementsAre("hv.cfg:4:18: expected a number of MiB (the VM's start size, at most its memory), got \"65537\""));
+  const auto dup = parse_text("[vm a]\nmemory = 8\nmemory_current = 4\nimage = a\nmemory_current = 99\n");
+  EXPECT_THAT(dup.messages, ElementsAre("hv.cfg:5:1: duplicate key \"memory_current\" (first set on line 3)"));
+  EXPECT_EQ(dup.vm(0).memory_current_mib, 4u);
+  EXPECT_THAT(config_errors("memory_current = 4\n"),
+              ElementsAre("hv.cfg:1:1: \"memory_current\" belongs to a VM: put it in a [vm NAME] section"));
+  // No range check when memory is missing or bad: that is reported once, on its own.
+  EXPECT_THAT(config_errors("[vm a]\nimage = a\nmemory_current = 9999\n"),
+              ElementsAre("hv.cfg:1:1: VM \"a\" has no \"memory\" (required: memory = MiB, 2..65536)"));
+  EXPECT_THAT(config_errors("[vm a]\nimage = a\nmemory_current = 9999\nmemory = lots\n"),
+              ElementsAre("hv.cfg:4:10: expected a number of MiB (2..65536), got \"lots\""));
+}
+
+TEST(ConfigErrors, AutoBalloonIsOnOrOffAndGlobal) {
+  const auto p = parse_text("auto_balloon = yes\n[vm a]\nmemory = 8\nimage = a\n");
+  EXPECT_THAT(p.messages, ElementsAre("hv.cfg:1:16: expected on or off, got \"yes\""));
+  EXPECT_TRUE(p.config->globals.auto_balloon) << "a bad global keeps its default";
+  EXPECT_TRUE(p.vm(0).valid);
+  EXPECT_THAT(vm_line_errors("auto_balloon = off"),
+              ElementsAre("hv.cfg:4:1: \"auto_balloon\" is a global setting: put it before the first [vm NAME] section"));
 }
 
 } // namespace

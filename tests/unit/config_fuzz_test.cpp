@@ -49,6 +49,10 @@ void expect_model_invariants(const Config& c, std::string_view text) {
       ASSERT_EQ(vm.error_count, 0u);
       ASSERT_GE(vm.memory_mib, vm_memory_mib_min);
       ASSERT_LE(vm.memory_mib, vm_memory_mib_max);
+      if (vm.memory_current_mib != 0) {  // 0: absent, the same as memory
+        ASSERT_GE(vm.memory_current_mib, memory_current_floor_mib(vm.memory_mib));
+        ASSERT_LE(vm.memory_current_mib, vm.memory_mib);
+      }
       ASSERT_FALSE(vm.image.empty());
       ASSERT_FALSE(vm.name.empty());
       ASSERT_NE(vm.cpu_affinity, 0u);
@@ -94,6 +98,7 @@ log_level = debug
 quantum_us = 5000
 [vm hello]
 memory = 64
+memory_current = 32
 image = hello.elf
 cpus = 0-1,3
 args = "say \"hi\" # not a comment"
@@ -107,8 +112,8 @@ autostart = no
 
 // Tokens a mutation may splice in: near-misses of the real syntax.
 constexpr std::string_view tokens[] = {"[vm ", "]", "=", "\"", "\\", "#", "\r\n", "\n", "memory", "image", "cpus",
-                                       "expect", "exit ", "stop ", "0-63", "65537", "any", ",", " ", "\t",
-                                       std::string_view("\0", 1), "\xEF\xBB\xBF", "\xff"};
+                                       "memory_current", "auto_balloon", "expect", "exit ", "stop ", "0-63", "65537",
+                                       "any", ",", " ", "\t", std::string_view("\0", 1), "\xEF\xBB\xBF", "\xff"};
 
 TEST(ConfigFuzz, MutatedGoodFilesNeverBreakTheParser) {
   {

@@ -2,6 +2,7 @@
 // comments, whitespace, limits), and the text forms of the model's parts. Error paths are in
 // config_errors_test.cpp, random input in config_fuzz_test.cpp.
 #include "core/config.hpp"
+#include "mm/balloon.hpp"
 #include "unit/support/config_parse.hpp"
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -185,7 +186,8 @@ TEST(ConfigParse, Utf8ByteOrderMarkIsSkipped) {
   EXPECT_EQ(p.vm(0).name.view(), "a");
   // Columns on line 1 count from after the mark.
   EXPECT_THAT(config_errors("\xEF\xBB\xBFoops = 1\n"),
-              ElementsAre("hv.cfg:1:1: unknown key \"oops\" (global keys: log_level, console, quantum_us, on_all_stopped, ksm_KNOB)"));
+              ElementsAre("hv.cfg:1:1: unknown key \"oops\" (global keys: log_level, console, quantum_us, on_all_stopped, "
+                          "auto_balloon, ksm_KNOB)"));
 }
 
 TEST(ConfigParse, QuotedValuesAndTheirEscapes) {
@@ -442,6 +444,46 @@ TEST(ConfigParse, MergerKnobsAndPerVmMerge) {
   const auto d = parse_text("[vm a]\nmemory = 8\nimage = a\n");
   EXPECT_EQ(d.config->globals.ksm.run, 0u);  // merging is off unless asked for, as Linux
   EXPECT_EQ(d.config->globals.ksm.pages_to_scan, 100u);
+}
+
+TEST(ConfigParse, MemoryCurrentIsTheStartSizeAndMayComeBeforeMemory) {
+  const auto p = parse_text("[vm a]\nmemory = 256\nmemory_current = 64\nimage = a\n"
+                            "[vm b]\nmemory_current = 0x20\nimage = b\nmemory = 128\n"
+                            "[vm c]\nmemory = 64\nimage = c\n");
+  ASSERT_TRUE(p.ok) << ::testing::PrintToString(p.messages);
+  EXPECT_EQ(p.vm(0).memory_mib, 256u);
+  EXPECT_EQ(p.vm(0).memory_current_mib, 64u);
+  EXPECT_EQ(p.vm(1).memory_mib, 128u);
+  EXPECT_EQ(p.vm(1).memory_current_mib, 32u);
+  EXPECT_EQ(p.vm(2).memory_current_mib, 0u) << "absent: 0, the same as memory";
+}
+
+TEST(ConfigParse, MemoryCurrentBoundsAreTheFloorAndTheMemory) {
+  // The floor is balloon_floor_pages in MiB rounded up: 1/16 of memory, at least 4 MiB, at most memory.
+  EXPECT_EQ(memory_current_floor_mib(2), 2u);
+  EXPECT_EQ(memory_current_floor_mib(4), 4u);
+  EXPECT_EQ(memory_current_floor_mib(64), 4u);
+  EXPECT_EQ(memory_current_floor_mib(100), 7u) << "6.25 MiB rounded up";
+  EXPECT_EQ(memory_current_floor_mib(256), 16u);
+  EXPECT_EQ(memory_current_floor_mib(65536), 4096u);
+  for (u32 mib : {2u, 3u, 4u, 64u, 100u, 256u, 65536u}) {
+    const u32 floor = memory_current_floor_mib(mib);
+    EXPECT_GE(u64{floor} * 256, balloon_floor_pages(u64{mib} * 256)) << mib;
+    for (u32 current : {floor, mib}) {
+      const auto p = parse_text("[vm a]\nimage = a\nmemory = " + std::to_string(mib) + "\nmemory_current = " +
+                                std::to_string(current) + "\n");
+      EXPECT_TRUE(p.ok) << mib << " " << current << ": " << ::testing::PrintToString(p.messages);
+      EXPECT_EQ(p.vm(0).memory_current_mib, current);
+    }
+  }
+}
+
+TEST(ConfigParse, AutoBalloonIsOnUnlessTurnedOff) {
+  EXPECT_TRUE(parse_text("[vm a]\nmemory = 8\nimage = a\n").config->globals.auto_balloon);
+  const auto off = parse_text("auto_balloon = off\n[vm a]\nmemory = 8\nimage = a\n");
+  ASSERT_TRUE(off.ok) << ::testing::PrintToString(off.messages);
+  EXPECT_FALSE(off.config->globals.auto_balloon);
+  EXPECT_TRUE(parse_text("auto_balloon = on\n").config->globals.auto_balloon);
 }
 
 } // namespace

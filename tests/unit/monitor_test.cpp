@@ -2,6 +2,7 @@
 // checked line by line; every error path prints one "error: " line and changes nothing.
 #include "core/line_editor.hpp"
 #include "core/monitor.hpp"
+#include "mm/balloon.hpp"
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <algorithm>
@@ -18,6 +19,7 @@ struct Fake_vm {
   Monitor_vm_info info;
   std::string name;
   Monitor_exit_counts exits;
+  Balloon_view balloon;
   bool destroyed = false;  // gone from the list, as Vm_manager hides a destroyed VM
 };
 
@@ -42,6 +44,11 @@ public:
     vm.info.id = id;
     vm.info.state = state;
     vm.info.memory_mib = mib;
+    vm.info.current_mib = mib;
+    vm.balloon.memory_pages = mib * 256;
+    vm.balloon.floor_pages = balloon_floor_pages(mib * 256);
+    vm.balloon.size_pages = mib * 256;
+    vm.balloon.auto_limit_pages = mib * 256;
     vm.name = std::move(name);
     vms.push_back(std::move(vm));
   }
@@ -100,6 +107,32 @@ public:
     }
     return {};
   }
+  // What set_balloon_size answers besides ok (a race the monitor cannot see); ok: it sets the size.
+  Balloon_set_result balloon_result = Balloon_set_result::ok;
+  bool balloon_info(Vm_id id, Balloon_view& out) override {
+    for (const auto& vm : vms) {
+      if (vm.info.id == id && !vm.destroyed) {
+        out = vm.balloon;
+        return true;
+      }
+    }
+    return false;
+  }
+  Balloon_set_result set_balloon_size(Vm_id id, u64 size_pages) override {
+    if (balloon_result != Balloon_set_result::ok) return balloon_result;
+    for (auto& vm : vms) {
+      if (vm.info.id != id || vm.destroyed) continue;
+      Balloon_view& b = vm.balloon;
+      if (size_pages > b.memory_pages) return Balloon_set_result::above_memory;
+      if (size_pages < b.floor_pages) return Balloon_set_result::below_floor;
+      b.size_pages = size_pages;
+      const u64 keep = size_pages < b.auto_limit_pages ? size_pages : b.auto_limit_pages;
+      b.target_pages = b.memory_pages - keep;
+      changes.push_back("balloon " + std::to_string(id) + " " + std::to_string(size_pages));
+      return Balloon_set_result::ok;
+    }
+    return Balloon_set_result::not_found;
+  }
   Log_level log_level() override { return level; }
   void set_log_level(Log_level l) override {
     changes.push_back(std::string("log ") + log_level_name(l));
@@ -129,13 +162,17 @@ protected:
   // Runs a bad command: one "error: " line, no change on the host, no VM state changed.
   std::string run_error(std::string_view line) {
     std::vector<Monitor_vm_state> before;
-    for (const auto& vm : host.vms) before.push_back(vm.info.state);
+    std::vector<u64> sizes_before;
+    for (const auto& vm : host.vms) before.push_back(vm.info.state), sizes_before.push_back(vm.balloon.size_pages);
     const Log_level level_before = host.level;
     const auto lines = run(line);
     EXPECT_EQ(lines.size(), 1u) << line;
     EXPECT_TRUE(host.changes.empty()) << line;
     EXPECT_EQ(host.level, level_before);
-    for (usize i = 0; i < before.size(); ++i) EXPECT_EQ(host.vms[i].info.state, before[i]) << line;
+    for (usize i = 0; i < before.size(); ++i) {
+      EXPECT_EQ(host.vms[i].info.state, before[i]) << line;
+      EXPECT_EQ(host.vms[i].balloon.size_pages, sizes_before[i]) << line;
+    }
     if (lines.empty()) return "";
     EXPECT_EQ(lines[0].rfind("error: ", 0), 0u) << lines[0];
     return lines[0];
@@ -149,12 +186,14 @@ protected:
 
 TEST_F(MonitorTest, HelpListsEveryCommand) {
   const auto lines = run("help");
-  ASSERT_EQ(lines.size(), 10u);
+  ASSERT_EQ(lines.size(), 12u);
   EXPECT_EQ(lines[0], "help                             this list");
-  EXPECT_EQ(lines[1], "info vms                         VMs: state, memory configured and populated, CPU, CPU time, exits");
-  EXPECT_EQ(lines[7], "vm pause|resume|stop|reset VM    steer a VM (VM: its id or name)");
-  EXPECT_EQ(lines[8], "vm start|destroy VM              boot a stopped VM again; remove a finished one");
-  EXPECT_EQ(lines[9], "log error|warn|info|debug|trace  set the log level");
+  EXPECT_EQ(lines[1], "info vms                         VMs: state, memory max, current and populated, CPU, CPU time, exits");
+  EXPECT_EQ(lines[6], "info balloon [VM]                balloons: actual and max memory (MiB), target, driver, guest stats");
+  EXPECT_EQ(lines[8], "balloon VM MiB                   set the memory a VM's guest should keep (its balloon target)");
+  EXPECT_EQ(lines[9], "vm pause|resume|stop|reset VM    steer a VM (VM: its id or name)");
+  EXPECT_EQ(lines[10], "vm start|destroy VM              boot a stopped VM again; remove a finished one");
+  EXPECT_EQ(lines[11], "log error|warn|info|debug|trace  set the log level");
   for (const char* word : {"info mem", "info exits VM", "info sched", "info ksm", "ksm set KNOB VALUE"}) {
     bool found = false;
     for (const auto& l : lines) found = found || l.rfind(word, 0) == 0;
@@ -169,20 +208,22 @@ TEST_F(MonitorTest, InfoVmsIsATableWithOneRowPerVm) {
   a.cpu_time_us = 12'345'678;
   a.exits = 56789;
   a.merging_kib = 4096;
+  a.current_mib = 48;  // 16 MiB in its balloon
   host.vms[1].info.cpu = 1;
   host.vms[1].info.cpu_time_us = 999;
   EXPECT_THAT(run("info vms"),
-              ElementsAre("  ID NAME             STATE     MEM-MIB    POP-KIB  CPU     CPU-TIME      EXITS MERGED-KIB",
-                          "   1 memtest1         running        64       1236    0      12.345s      56789       4096",
-                          "   2 memtest2         paused        128          0    1       0.000s          0          0",
-                          "   3 hello            stopped        16          0    -       0.000s          0          0",
-                          "   7 2                ready           8          0    -       0.000s          0          0"));
+              ElementsAre("  ID NAME             STATE     MAX-MIB  CUR-MIB    POP-KIB  CPU     CPU-TIME      EXITS MERGED-KIB",
+                          "   1 memtest1         running        64       48       1236    0      12.345s      56789       4096",
+                          "   2 memtest2         paused        128      128          0    1       0.000s          0          0",
+                          "   3 hello            stopped        16       16          0    -       0.000s          0          0",
+                          "   7 2                ready           8        8          0    -       0.000s          0          0"));
 }
 
 TEST_F(MonitorTest, InfoVmsWithoutVms) {
   host.vms.clear();
   EXPECT_THAT(run("info vms"),
-              ElementsAre("  ID NAME             STATE     MEM-MIB    POP-KIB  CPU     CPU-TIME      EXITS MERGED-KIB", "no VMs"));
+              ElementsAre("  ID NAME             STATE     MAX-MIB  CUR-MIB    POP-KIB  CPU     CPU-TIME      EXITS MERGED-KIB",
+                          "no VMs"));
 }
 
 TEST_F(MonitorTest, InfoMemShowsFramesOrdersUsesOwnersAndOvercommit) {
@@ -317,9 +358,9 @@ TEST_F(MonitorTest, LogSetsTheLevel) {
 // --- errors -------------------------------------------------------------------------------------
 
 TEST_F(MonitorTest, UnknownCommands) {
-  EXPECT_EQ(run_error("foo"), "error: unknown command \"foo\"; expected one of: help, info, vm, ksm, log (\"help\" lists them)");
-  EXPECT_EQ(run_error("HELP"), "error: unknown command \"HELP\"; expected one of: help, info, vm, ksm, log (\"help\" lists them)");
-  EXPECT_EQ(run_error("Info vms"), "error: unknown command \"Info\"; expected one of: help, info, vm, ksm, log (\"help\" lists them)");
+  EXPECT_EQ(run_error("foo"), "error: unknown command \"foo\"; expected one of: help, info, vm, ksm, balloon, log (\"help\" lists them)");
+  EXPECT_EQ(run_error("HELP"), "error: unknown command \"HELP\"; expected one of: help, info, vm, ksm, balloon, log (\"help\" lists them)");
+  EXPECT_EQ(run_error("Info vms"), "error: unknown command \"Info\"; expected one of: help, info, vm, ksm, balloon, log (\"help\" lists them)");
 }
 
 TEST_F(MonitorTest, HelpTakesNoArguments) {
@@ -327,9 +368,9 @@ TEST_F(MonitorTest, HelpTakesNoArguments) {
 }
 
 TEST_F(MonitorTest, InfoErrors) {
-  EXPECT_EQ(run_error("info"), "error: info: missing what to show; expected: info vms|mem|exits VM|sched|ksm");
-  EXPECT_EQ(run_error("info cpus"), "error: info: unknown \"cpus\"; expected: info vms|mem|exits VM|sched|ksm");
-  EXPECT_EQ(run_error("info VMS"), "error: info: unknown \"VMS\"; expected: info vms|mem|exits VM|sched|ksm");
+  EXPECT_EQ(run_error("info"), "error: info: missing what to show; expected: info vms|mem|exits VM|sched|ksm|balloon [VM]");
+  EXPECT_EQ(run_error("info cpus"), "error: info: unknown \"cpus\"; expected: info vms|mem|exits VM|sched|ksm|balloon [VM]");
+  EXPECT_EQ(run_error("info VMS"), "error: info: unknown \"VMS\"; expected: info vms|mem|exits VM|sched|ksm|balloon [VM]");
   EXPECT_EQ(run_error("info vms all"), "error: info vms: unexpected \"all\"; expected: info vms");
   EXPECT_EQ(run_error("info mem x"), "error: info mem: unexpected \"x\"; expected: info mem");
   EXPECT_EQ(run_error("info sched 0"), "error: info sched: unexpected \"0\"; expected: info sched");
@@ -394,7 +435,7 @@ TEST_F(MonitorTest, LogErrors) {
 TEST_F(MonitorTest, ErrorsQuoteLongAndUnprintableWordsSafely) {
   const std::string long_word(100, 'x');
   EXPECT_EQ(run_error(long_word), "error: unknown command \"" + std::string(32, 'x') +
-                                      "\"...; expected one of: help, info, vm, ksm, log (\"help\" lists them)");
+                                      "\"...; expected one of: help, info, vm, ksm, balloon, log (\"help\" lists them)");
   EXPECT_EQ(run_error(std::string("vm pause a\x01\x7f" "b")),
             "error: vm pause: no VM \"a??b\"; expected a VM's id or name (see \"info vms\")");
 }
@@ -437,7 +478,8 @@ TEST_F(MonitorTest, FeedEchoesRunsAndRefusesLongLines) {
 TEST_F(MonitorTest, RandomTypingThroughTheEditor) {
   host.cpus = {{"idle", 0, 0}};
   const char* words[] = {"help", "info", "vms", "mem", "exits", "sched", "vm", "pause", "resume", "stop",
-                         "reset", "log", "debug", "1", "2", "memtest1", "hello", " ", "  ", "\t", "x", "\x7f"};
+                         "reset", "log", "debug", "1", "2", "memtest1", "hello", " ", "  ", "\t", "x", "\x7f",
+                         "balloon", "64", "0"};
   std::mt19937 rng(2024);
   Line_editor editor;
   usize commands = 0, errors = 0;
@@ -503,6 +545,135 @@ TEST_F(MonitorTest, KsmSetChangesAKnobAndRefusesBadNamesAndValuesWithTheRange) {
   EXPECT_EQ(run("ksm set run 1 2")[0].rfind("error: ", 0), 0u);
   EXPECT_EQ(host.knobs.run, 0u);
   EXPECT_THAT(host.changes, ElementsAre("ksm pages_to_scan 1000"));
+}
+
+// --- the balloon ------------------------------------------------------------------------------
+
+TEST_F(MonitorTest, BalloonSetsTheTargetSizeAndSaysWhetherADriverFollows) {
+  host.vms[0].balloon.driver = true;
+  EXPECT_THAT(run("balloon memtest1 32"),
+              ElementsAre("balloon: memtest1 target 32 MiB (was 64 MiB); the guest's driver follows"));
+  EXPECT_EQ(host.vms[0].balloon.size_pages, 32u * 256);
+  EXPECT_THAT(run("balloon 2 64"), ElementsAre("balloon: memtest2 target 64 MiB (was 128 MiB); no balloon driver seen yet"));
+  // The bounds are inclusive: the floor (64 MiB: 4 MiB) and the memory itself.
+  EXPECT_THAT(run("balloon 1 4"), ElementsAre("balloon: memtest1 target 4 MiB (was 32 MiB); the guest's driver follows"));
+  EXPECT_THAT(run("balloon 1 64"), ElementsAre("balloon: memtest1 target 64 MiB (was 4 MiB); the guest's driver follows"));
+  EXPECT_THAT(run("balloon 7 8"), ElementsAre("balloon: 2 target 8 MiB (was 8 MiB); no balloon driver seen yet"));
+  EXPECT_THAT(host.changes, ElementsAre("balloon 1 8192", "balloon 2 16384", "balloon 1 1024", "balloon 1 16384",
+                                        "balloon 7 2048"));
+}
+
+TEST_F(MonitorTest, BalloonSaysWhenTheAutoBalloonLimitHoldsTheTargetLower) {
+  host.vms[0].balloon.driver = true;
+  host.vms[0].balloon.auto_limit_pages = 40 * 256;
+  EXPECT_THAT(run("balloon memtest1 48"),
+              ElementsAre("balloon: memtest1 target 48 MiB (was 64 MiB), held at 40 MiB by auto_balloon for now; the "
+                          "guest's driver follows"));
+  EXPECT_THAT(run("balloon memtest1 32"),
+              ElementsAre("balloon: memtest1 target 32 MiB (was 48 MiB); the guest's driver follows"));
+}
+
+// The session of docs/monitor.md's "balloon VM MiB", line by line.
+TEST_F(MonitorTest, TheDocumentedBalloonSession) {
+  host.vms[0].balloon.driver = true;
+  EXPECT_THAT(run("balloon memtest1 32"),
+              ElementsAre("balloon: memtest1 target 32 MiB (was 64 MiB); the guest's driver follows"));
+  EXPECT_THAT(run("balloon memtest2 64"), ElementsAre("balloon: memtest2 target 64 MiB (was 128 MiB); no balloon driver seen yet"));
+  host.vms[0].balloon.auto_limit_pages = 40 * 256;
+  EXPECT_THAT(run("balloon memtest1 48"),
+              ElementsAre("balloon: memtest1 target 48 MiB (was 32 MiB), held at 40 MiB by auto_balloon for now; the "
+                          "guest's driver follows"));
+  host.changes.clear();
+  EXPECT_EQ(run_error("balloon memtest1 300"), "error: balloon: vm 1 (memtest1): 300 MiB is above its memory (64 MiB)");
+  EXPECT_EQ(run_error("balloon memtest1 2"),
+            "error: balloon: vm 1 (memtest1): 2 MiB is below its floor (4 MiB: 1/16 of its memory, at least 4 MiB; "
+            "docs/balloon.md)");
+}
+
+TEST_F(MonitorTest, BalloonErrorsChangeNothing) {
+  const char* usage = "expected: balloon VM MiB (the memory the guest should keep)";
+  EXPECT_EQ(run_error("balloon"), std::string("error: balloon: missing VM and size; ") + usage);
+  EXPECT_EQ(run_error("balloon memtest1"), std::string("error: balloon: missing size; ") + usage);
+  EXPECT_EQ(run_error("balloon memtest1 32 x"), "error: balloon: unexpected \"x\"; expected: balloon VM MiB");
+  EXPECT_EQ(run_error("balloon nosuch 32"), "error: balloon: no VM \"nosuch\"; expected a VM's id or name (see \"info vms\")");
+  EXPECT_EQ(run_error("balloon 99 32"), "error: balloon: no VM \"99\"; expected a VM's id or name (see \"info vms\")");
+  for (const char* bad : {"lots", "-5", "32M", "0x20", "3.5", "99999999999999999999"}) {
+    EXPECT_EQ(run_error(std::string("balloon memtest1 ") + bad),
+              std::string("error: balloon: expected a size in MiB (a decimal number), got \"") + bad + "\"");
+  }
+  EXPECT_EQ(run_error("balloon memtest1 65"), "error: balloon: vm 1 (memtest1): 65 MiB is above its memory (64 MiB)");
+  EXPECT_EQ(run_error("balloon memtest1 9999999999999999999"),
+            "error: balloon: vm 1 (memtest1): 9999999999999999999 MiB is above its memory (64 MiB)");
+  EXPECT_EQ(run_error("balloon memtest1 3"),
+            "error: balloon: vm 1 (memtest1): 3 MiB is below its floor (4 MiB: 1/16 of its memory, at least 4 MiB; "
+            "docs/balloon.md)");
+  EXPECT_EQ(run_error("balloon memtest1 0"),
+            "error: balloon: vm 1 (memtest1): 0 MiB is below its floor (4 MiB: 1/16 of its memory, at least 4 MiB; "
+            "docs/balloon.md)");
+  EXPECT_EQ(run_error("balloon memtest2 7"),
+            "error: balloon: vm 2 (memtest2): 7 MiB is below its floor (8 MiB: 1/16 of its memory, at least 4 MiB; "
+            "docs/balloon.md)");
+  EXPECT_EQ(run_error("balloon hello 8"), "error: balloon: vm 3 (hello) is stopped; balloon needs a ready, running or paused VM");
+  // The hypervisor refuses after the monitor's checks (the VM stopped or went meanwhile).
+  host.balloon_result = Monitor_host::Balloon_set_result::not_found;
+  EXPECT_EQ(run_error("balloon memtest1 32"), "error: balloon: vm 1 (memtest1): the VM stopped or went away meanwhile");
+  host.balloon_result = Monitor_host::Balloon_set_result::below_floor;
+  EXPECT_EQ(run_error("balloon memtest1 32"), "error: balloon: vm 1 (memtest1): 32 MiB is out of range (4..64 MiB) now");
+}
+
+TEST_F(MonitorTest, BalloonFloorsThatAreNoWholeMibRoundUp) {
+  host.add_vm(9, "odd", Monitor_vm_state::running, 100);  // floor 1600 pages: 6.25 MiB
+  EXPECT_EQ(run_error("balloon odd 6"),
+            "error: balloon: vm 9 (odd): 6 MiB is below its floor (7 MiB: 1/16 of its memory, at least 4 MiB; docs/balloon.md)");
+  EXPECT_THAT(run("balloon odd 7"), ElementsAre("balloon: odd target 7 MiB (was 100 MiB); no balloon driver seen yet"));
+}
+
+TEST_F(MonitorTest, InfoBalloonShowsActualAndMaxAsQemuThenTargetDriverAndStats) {
+  Balloon_view& b = host.vms[0].balloon;
+  b.size_pages = 48 * 256;
+  b.target_pages = 16 * 256;  // keep 48 of 64 MiB
+  b.actual_pages = 12 * 256 + 100;  // a part of a MiB in the balloon: actual rounds down
+  b.driver = true;
+  b.touched_pages = 3;
+  b.stats[balloon_tag::free_memory] = 20 * MiB + 5;
+  b.stats[balloon_tag::total_memory] = 48 * MiB;
+  b.stats[balloon_tag::available] = 30 * MiB;
+  b.stats[balloon_tag::major_faults] = 2;
+  b.stats[balloon_tag::minor_faults] = 1234;
+  b.stats[balloon_tag::caches] = 7 * MiB;  // reported, not shown
+  b.stats_valid = (1u << balloon_tag::free_memory) | (1u << balloon_tag::total_memory) | (1u << balloon_tag::available) |
+                  (1u << balloon_tag::major_faults) | (1u << balloon_tag::minor_faults) | (1u << balloon_tag::caches);
+  const char* memtest1 = "balloon: actual=51 max=64 target=48 requested=48 vm=1 name=memtest1 driver=yes touched=3 "
+                         "free=20 total=48 available=30 major_faults=2 minor_faults=1234";
+  EXPECT_THAT(run("info balloon memtest1"), ElementsAre(memtest1));
+  EXPECT_THAT(run("info balloon 1"), ElementsAre(memtest1));
+  EXPECT_THAT(run("info balloon"),
+              ElementsAre(memtest1,
+                          "balloon: actual=128 max=128 target=128 requested=128 vm=2 name=memtest2 driver=no touched=0",
+                          "balloon: actual=16 max=16 target=16 requested=16 vm=3 name=hello driver=no touched=0",
+                          "balloon: actual=8 max=8 target=8 requested=8 vm=7 name=2 driver=no touched=0"));
+  // Only what the guest reported is shown.
+  b.stats_valid = 1u << balloon_tag::minor_faults;
+  EXPECT_THAT(run("info balloon 1"),
+              ElementsAre("balloon: actual=51 max=64 target=48 requested=48 vm=1 name=memtest1 driver=yes touched=3 "
+                          "minor_faults=1234"));
+  EXPECT_TRUE(host.changes.empty());
+}
+
+TEST_F(MonitorTest, InfoBalloonFollowsTheBalloonCommand) {
+  EXPECT_EQ(run("balloon memtest2 32").size(), 1u);
+  EXPECT_THAT(run("info balloon memtest2"),
+              ElementsAre("balloon: actual=128 max=128 target=32 requested=32 vm=2 name=memtest2 driver=no touched=0"));
+  host.vms[1].balloon.actual_pages = 96 * 256;  // the driver caught up
+  EXPECT_EQ(run("info balloon memtest2")[0].rfind("balloon: actual=32 max=128 target=32 ", 0), 0u);
+}
+
+TEST_F(MonitorTest, InfoBalloonErrorsAndNoVms) {
+  EXPECT_EQ(run_error("info balloon nosuch"),
+            "error: info balloon: no VM \"nosuch\"; expected a VM's id or name (see \"info vms\")");
+  EXPECT_EQ(run_error("info balloon 1 2"), "error: info balloon: unexpected \"2\"; expected: info balloon [VM]");
+  host.vms.clear();
+  EXPECT_THAT(run("info balloon"), ElementsAre("no VMs"));
 }
 
 } // namespace

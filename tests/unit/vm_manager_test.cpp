@@ -3,6 +3,7 @@
 // overcommit wait for frames, and what the monitor sees. A small loop plays the native side.
 #include "arch/x86/fake/fake_cpu.hpp"
 #include "core/vm_manager.hpp"
+#include "mm/balloon_policy.hpp"
 #include "mm/frame_allocator.hpp"
 #include "unit/support/ept_test_memory.hpp"
 #include "unit/support/phys_arena.hpp"
@@ -53,14 +54,16 @@ protected:
     g_kicks.clear();
   }
   ~VmManager() override {
+    release_hog();
     for (auto& vm : vms) vm->finish();
     log_set_sink(nullptr);
   }
 
-  Vm& make_vm(const char* name, u32 memory_mib, u32 home) {
+  Vm& make_vm(const char* name, u32 memory_mib, u32 home, u32 memory_current_mib = 0) {
     Vm_config c;
     (void)c.name.assign(name);
     c.memory_mib = memory_mib;
+    c.memory_current_mib = memory_current_mib;
     (void)c.image.assign("g.elf");
     vms.push_back(std::make_unique<Vm>(static_cast<Vm_id>(vms.size() + 1), c, host));
     Vm& vm = *vms.back();
@@ -91,6 +94,32 @@ protected:
     ASSERT_EQ(r.action, Violation_action::resume);
   }
 
+  // Takes frames from the allocator (as other VMs would) until at most `leave` are free.
+  void hog_until(u64 leave) {
+    for (unsigned order : {9u, 0u}) {
+      while (frames.stats().free_frames > leave + (u64{1} << order) - 1) {
+        const std::optional<Hpa> f = frames.alloc_frames(order, Frame_use::hypervisor, no_vm);
+        if (!f) break;
+        hogged.push_back({*f, order});
+      }
+    }
+  }
+  void release_hog() {
+    for (const auto& [hpa, order] : hogged) frames.free_frames(hpa, order);
+    hogged.clear();
+  }
+  Balloon_view balloon(const Vm& vm) {
+    Balloon_view v;
+    EXPECT_TRUE(manager.balloon_info(vm.id(), v));
+    return v;
+  }
+  // balance_memory until it changes nothing (at most `calls` times); returns how many calls changed something.
+  int balance_until_quiet(bool auto_on, int calls = 200) {
+    int changing = 0;
+    for (int i = 0; i < calls && manager.balance_memory(auto_on) != 0; ++i) ++changing;
+    return changing;
+  }
+
   Capture_sink sink;
   test::Phys_arena arena;
   Frame_allocator frames;
@@ -102,6 +131,7 @@ protected:
   Fake_executor executor;
   std::vector<u8> image;
   std::vector<std::unique_ptr<Vm>> vms;
+  std::vector<std::pair<Hpa, unsigned>> hogged;
 };
 
 TEST_F(VmManager, StartedVmsRunOnlyOnTheirHomeCpu) {
@@ -315,6 +345,125 @@ TEST_F(VmManager, CpuInfoNamesWhatRunsThere) {
   ASSERT_TRUE(manager.cpu_info(1, ci));
   EXPECT_EQ(ci.running, "alpha");
   EXPECT_FALSE(manager.cpu_info(2, ci));
+}
+
+// --- balloons ----------------------------------------------------------------------------------
+
+TEST_F(VmManager, BalloonsAreSeenAndSetThroughTheMonitorHost) {
+  Vm& a = make_vm("a", 16, 1, 8);  // memory_current = 8: it starts with 8 MiB in its balloon
+  Vm& b = make_vm("b", 8, 1);
+  manager.start_all();
+  EXPECT_EQ(info(0).memory_mib, 16u);
+  EXPECT_EQ(info(0).current_mib, 8u);
+  EXPECT_EQ(info(1).current_mib, 8u);
+  Balloon_view v = balloon(a);
+  EXPECT_EQ(v.memory_pages, 16u * 256);
+  EXPECT_EQ(v.size_pages, 8u * 256);
+  EXPECT_EQ(v.target_pages, 8u * 256);
+  EXPECT_EQ(v.actual_pages, 8u * 256);
+  EXPECT_FALSE(v.driver);
+  using R = Monitor_host::Balloon_set_result;
+  EXPECT_EQ(manager.set_balloon_size(a.id(), 12 * 256), R::ok);
+  v = balloon(a);
+  EXPECT_EQ(v.size_pages, 12u * 256);
+  EXPECT_EQ(v.target_pages, 4u * 256);
+  EXPECT_EQ(manager.set_balloon_size(a.id(), 16 * 256 + 1), R::above_memory);
+  EXPECT_EQ(manager.set_balloon_size(a.id(), v.floor_pages - 1), R::below_floor);
+  EXPECT_EQ(balloon(a).size_pages, 12u * 256) << "a refusal changes nothing";
+  EXPECT_EQ(manager.set_balloon_size(99, 4 * 256), R::not_found);
+  Balloon_view none;
+  EXPECT_FALSE(manager.balloon_info(99, none));
+  // A stopped VM has no balloon to set, and all its memory counts as current (nothing is held).
+  EXPECT_EQ(manager.vm_action(b.id(), Vm_action::stop), "");
+  EXPECT_EQ(manager.service(1, executor), 1u);
+  EXPECT_EQ(manager.set_balloon_size(b.id(), 4 * 256), R::not_found);
+  EXPECT_EQ(info(1).current_mib, 8u);
+}
+
+TEST_F(VmManager, ANeverBuiltVmShowsItsConfiguredMemoryAndAnEmptyBalloon) {
+  Vm_config c;
+  (void)c.name.assign("broken");
+  c.memory_mib = 64;
+  Vm vm(7, c, host);
+  vm.set_state(Vm_state::failed);
+  ASSERT_TRUE(manager.add_unstarted(vm));
+  Balloon_view v;
+  ASSERT_TRUE(manager.balloon_info(7, v));
+  EXPECT_EQ(v.memory_pages, 64u * 256);
+  EXPECT_EQ(v.size_pages, 64u * 256);
+  EXPECT_EQ(v.target_pages, 0u);
+  EXPECT_EQ(v.actual_pages, 0u);
+  EXPECT_EQ(v.floor_pages, balloon_floor_pages(64 * 256));
+  EXPECT_EQ(info(0).current_mib, 64u);
+  EXPECT_EQ(manager.set_balloon_size(7, 32 * 256), Monitor_host::Balloon_set_result::not_found);
+}
+
+TEST_F(VmManager, BalanceMemoryLowersVmsWithADriverUnderPressureAndRaisesThemWhenFramesReturn) {
+  Vm& a = make_vm("a", 32, 1);
+  Vm& b = make_vm("b", 32, 1);
+  manager.start_all();
+  (void)a.balloon().info();  // a's driver has polled BALLOON_INFO: it has a driver; b has none
+  const u64 full = 32 * 256;
+  EXPECT_EQ(manager.balance_memory(true), 0u) << "plenty of frames and nothing lowered: quiet";
+  const Balloon_watermarks marks = balloon_watermarks(frames.stats().managed_frames);
+  hog_until(marks.low / 2);
+  ASSERT_LT(frames.stats().free_frames, marks.low);
+  EXPECT_EQ(manager.balance_memory(true), 1u);
+  EXPECT_LT(balloon(a).auto_limit_pages, full);
+  EXPECT_GT(balloon(a).target_pages, 0u) << "the guest is asked for pages";
+  EXPECT_EQ(balloon(b).auto_limit_pages, full) << "no driver: never touched";
+  EXPECT_EQ(sink.count("a: auto_balloon lowers its size to"), 1u);
+  // The guest hands nothing over (its pages are not populated): the policy goes on down to the floor,
+  // then stays there, quiet.
+  (void)balance_until_quiet(true);
+  EXPECT_EQ(balloon(a).auto_limit_pages, balloon(a).floor_pages);
+  EXPECT_EQ(manager.balance_memory(true), 0u);
+  EXPECT_EQ(balloon(b).target_pages, 0u);
+  // Frames return: the limit is raised back in steps, then lifted.
+  release_hog();
+  EXPECT_GT(balance_until_quiet(true), 0);
+  EXPECT_EQ(balloon(a).auto_limit_pages, full);
+  EXPECT_EQ(balloon(a).target_pages, 0u);
+  EXPECT_EQ(sink.count("a: auto_balloon lifts its limit"), 1u);
+  EXPECT_EQ(manager.balance_memory(true), 0u);
+}
+
+TEST_F(VmManager, BalanceMemoryLeavesPausedVmsAloneAndLiftsEveryLimitWhenOff) {
+  Vm& a = make_vm("a", 32, 1);
+  manager.start_all();
+  (void)a.balloon().info();
+  hog_until(balloon_watermarks(frames.stats().managed_frames).low / 2);
+  EXPECT_EQ(manager.vm_action(a.id(), Vm_action::pause), "");
+  EXPECT_EQ(manager.balance_memory(true), 0u) << "a paused driver cannot follow: not lowered";
+  EXPECT_EQ(manager.vm_action(a.id(), Vm_action::resume), "");
+  EXPECT_EQ(manager.balance_memory(true), 1u);
+  const u64 lowered = balloon(a).auto_limit_pages;
+  EXPECT_LT(lowered, 32u * 256);
+  // auto_balloon = off: the limit is lifted once, whatever the pressure, and never set again.
+  EXPECT_EQ(manager.balance_memory(false), 1u);
+  EXPECT_EQ(balloon(a).auto_limit_pages, 32u * 256);
+  EXPECT_EQ(sink.count("a: auto_balloon is off: its limit is lifted"), 1u);
+  EXPECT_EQ(manager.balance_memory(false), 0u);
+  EXPECT_EQ(balloon(a).auto_limit_pages, 32u * 256);
+}
+
+TEST_F(VmManager, BalanceMemoryWakesStarvedVmsWhenFramesCameBack) {
+  Vm& a = make_vm("a", 8, 0);
+  manager.start_all();
+  hog_until(100);
+  (void)manager.balance_memory(true);
+  ASSERT_EQ(sched.pick_next(0).context, &a);
+  EXPECT_EQ(manager.vm_out_of_memory(a), Slice_end::blocked);
+  (void)sched.end_slice(0, quantum, Slice_end::blocked);
+  ASSERT_TRUE(manager.starved(a));
+  (void)manager.balance_memory(true);
+  EXPECT_TRUE(manager.starved(a)) << "no frame came back: it keeps waiting";
+  // Frames come back without a VM stopping (a balloon inflated elsewhere): the next check wakes it.
+  release_hog();
+  (void)manager.balance_memory(true);
+  EXPECT_FALSE(manager.starved(a));
+  EXPECT_EQ(sink.count("a: resumed: frames returned"), 1u);
+  EXPECT_EQ(slice(0), &a);
 }
 
 } // namespace
