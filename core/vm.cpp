@@ -59,7 +59,7 @@ const char* Vm::load_image() {
   balloon_.start(memory_pages, size_pages);
   if (size_pages < memory_pages) {
     if (loaded.image_end > size_pages * page_size_4k) return "the image reaches above memory_current";
-    if (balloon_.inflate_at_start() != Balloon_status::ok) return "no memory for the balloon's bitmap";
+    if (balloon_.inflate_at_start() != Balloon_status::ok) return "no memory for the start balloon";
   }
   return nullptr;
 }

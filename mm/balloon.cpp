@@ -33,7 +33,9 @@ void Balloon::start(u64 memory_pages, u64 size_pages) {
   auto_limit_pages_ = memory_pages;
   driver_ = false;
   stats_valid_ = 0;
+  stats_reports_ = 0;
   for (u64& v : stats_) v = 0;
+  counters_ = Balloon_counters{};
 }
 
 u64 Balloon::target_locked() const {

@@ -72,8 +72,8 @@ public:
   Balloon& operator=(const Balloon&) = delete;
 
   // At every (re)start of the VM: `memory_pages` maximum, `size_pages` the start size
-  // (memory_current; clamped to [floor, memory]). Forgets the driver, its stats and the counters'
-  // per-boot state; the guest memory must be empty (just initialised).
+  // (memory_current; clamped to [floor, memory]). Forgets the driver, its stats and the counters
+  // (a balloon is per boot); the guest memory must be empty (just initialised).
   void start(u64 memory_pages, u64 size_pages);
   // Puts the pages above the start size into the balloon before the guest runs (libvirt's
   // currentMemory: the VM boots with its balloon already inflated): GFNs [size, memory), which

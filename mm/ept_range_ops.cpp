@@ -55,11 +55,11 @@ Ept_status Ept::unmap_in(u64* link, unsigned level, u64 base, u64 start, u64 end
     if (ept_entry::is_leaf(v, level)) {
       if (start <= entry_start && entry_end <= end) {
         const u64 old = exchange(e, 0);
+        batch.request_flush();  // before the visitor, which may finish the batch
         if (fn) fn(ctx, Ept_leaf{Gpa(entry_start), Hpa(ept_entry::address(old)), page_size_at_level(level), attrs_from_entry(old),
                                  (old & ept_entry::ACCESSED) != 0, (old & ept_entry::DIRTY) != 0});
         ++removed;
         mapped_bytes_ -= step;
-        batch.request_flush();
         continue;
       }
       if (fn) {  // the caller made the ends leaf boundaries: a straddling leaf is its error

@@ -64,6 +64,7 @@ public:
     split_block(base, order);
     return true;
   }
+  bool can_split_frames() const override { return true; }
 
   // The same through CPU `cpu`'s cache for order 0 (any order works; only order 0 is cached).
   // cpu == no_cpu means no cache.
@@ -142,6 +143,7 @@ public:
   }
   void free_frames(Hpa base, unsigned order) override { allocator_->free_frames_on(cpu_, base, order); }
   bool split_frames(Hpa base, unsigned order) override { return allocator_->split_frames(base, order); }
+  bool can_split_frames() const override { return true; }
   [[nodiscard]] std::optional<Hpa> alloc_zeroed_frames(unsigned order, Frame_use use, Vm_id owner) {
     return allocator_->alloc_zeroed_frames_on(cpu_, order, use, owner);
   }

@@ -43,6 +43,8 @@ public:
     (void)order;
     return false;
   }
+  // Whether split_frames() works here (asked before anything is changed for a split).
+  [[nodiscard]] virtual bool can_split_frames() const { return false; }
 
 protected:
   ~Frame_source() = default;

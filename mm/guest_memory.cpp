@@ -62,6 +62,10 @@ void Guest_memory::destroy() {
   stats_.frames_2m = 0;
   stats_.shared_4k = 0;
   stats_.shared_2m = 0;
+  // The balloon is per boot: what the guest sees of it (BALLOON_INFO's touched) starts afresh.
+  stats_.balloon_touched = 0;
+  stats_.free_reported = 0;
+  stats_.balloon_frames_freed = 0;
 }
 
 Guest_memory_stats Guest_memory::stats() const {
@@ -109,7 +113,10 @@ Violation_result Guest_memory::handle_ept_violation(Gpa gpa, Ept_access access) 
     }
     return {Violation_action::resume, Violation_reason::cow_break, slot};
   }
-  if (access.fetch && ept_.config().no_exec_large_leaves && t->leaf.size != Page_size::size_4k) {
+  // A fetch from a large leaf, or from another page of a block already split that way (its other
+  // 4 KiB leaves kept the large leaf's rights), gets that one page executable.
+  if (access.fetch && ept_.config().no_exec_large_leaves &&
+      (t->leaf.size != Page_size::size_4k || t->leaf.attrs.software == frame_part_of_2m)) {
     Ept_batch batch(ept_);  // adding a right: no INVEPT needed
     const Ept_status s = ept_.protect(gpa.page_base(), page_size_4k, Ept_rights::all, batch);
     if (s == Ept_status::out_of_memory) {

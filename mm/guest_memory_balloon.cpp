@@ -33,17 +33,23 @@ struct Guest_memory::Pending_frees {
   struct Block {
     Hpa hpa;
     unsigned order;
+    bool shared;  // a shared frame: this VM (owner, at gfn) leaves its users; freed with the last
+    u64 gfn;
   };
   Block blocks[capacity];
   u32 count = 0;
   u64 frames = 0;
 
   [[nodiscard]] bool full() const { return count == capacity; }
-  void add(Hpa hpa, unsigned order) { blocks[count++] = Block{hpa, order}; }
-  void flush(Ept_batch& batch, Frame_source& frames_out) {
+  void add(Hpa hpa, unsigned order) { blocks[count++] = Block{hpa, order, false, 0}; }
+  void add_shared(Hpa hpa, unsigned order, Gfn gfn) { blocks[count++] = Block{hpa, order, true, gfn.value()}; }
+  // A shared frame's user is dropped only after the INVEPT too: until then this VM's CPUs may still
+  // read it, and another user that became the last could take it back and write it.
+  void flush(Ept_batch& batch, Frame_source& frames_out, Shared_pages* sharing, Vm_id owner) {
     if (count == 0) return;
     batch.finish();
     for (u32 i = 0; i < count; ++i) {
+      if (blocks[i].shared && sharing->drop(blocks[i].hpa, owner, Gfn(blocks[i].gfn)) != 0) continue;
       frames_out.free_frames(blocks[i].hpa, blocks[i].order);
       frames += u64{1} << blocks[i].order;
     }
@@ -106,6 +112,8 @@ Balloon_status Guest_memory::check_ranges(std::span<const Balloon_range> list, u
     const Memslot* slot = slots_.find(base);
     if (!slot || slot->kind != Memslot_kind::ram || !slot->contains(base, r.pages * page_size_4k))
       return Balloon_status::bad_range;
+    // The bitmap covers the RAM slots it was made for (a slot added later is not balloonable).
+    if (balloon_bits_.valid() && r.gfn + r.pages > balloon_bits_.size()) return Balloon_status::bad_range;
     pages += r.pages;
   }
   return Balloon_status::ok;
@@ -115,8 +123,10 @@ bool Guest_memory::split_2m_block(const Ept_leaf& leaf) {
   HV_ASSERT(leaf.attrs.software == frame_part_of_2m);
   const Gpa base(leaf.gpa.value() & ~(page_size_2m - 1));
   const Hpa head(leaf.hpa.value() - (leaf.gpa - base));
+  if (!frames_.can_split_frames()) return false;  // nothing changed
   if (leaf.size == Page_size::size_2m && ept_.split(base) != Ept_status::ok) return false;  // a table page
-  if (!frames_.split_frames(head, order_2m)) return false;  // the 4 KiB leaves stay one block: still consistent
+  const bool split = frames_.split_frames(head, order_2m);
+  HV_ASSERT(split);
   Ept_batch batch(ept_);  // same frames, rights only added: no INVEPT
   Ept_attrs attrs = leaf.attrs;
   attrs.rights = private_rights(Page_size::size_4k);
@@ -164,7 +174,7 @@ void Guest_memory::release_range(Gpa start, Gpa end, Ept_batch& batch, Pending_f
       HV_ASSERT(sharing_ != nullptr);
       if (leaf.size == Page_size::size_4k) --stats_.shared_4k;
       else --stats_.shared_2m;
-      if (sharing_->drop(leaf.hpa, ept_.config().owner, to_gfn(leaf.gpa)) == 0) pending.add(leaf.hpa, page_order(leaf.size));
+      pending.add_shared(leaf.hpa, page_order(leaf.size), to_gfn(leaf.gpa));
       break;
     case frame_part_of_2m:
       // A whole 2 MiB block: one 2 MiB leaf, or 512 exec-split leaves, freed at the last of them
@@ -183,7 +193,7 @@ void Guest_memory::release_range(Gpa start, Gpa end, Ept_batch& batch, Pending_f
       --stats_.frames_4k;
       break;
     }
-    if (pending.full()) pending.flush(batch, frames_);
+    if (pending.full()) pending.flush(batch, frames_, sharing_, ept_.config().owner);
   });
   HV_ASSERT(s == Ept_status::ok);  // split_at made both ends boundaries: no split, no table page needed
 }
@@ -230,7 +240,7 @@ Guest_memory::Balloon_result Guest_memory::give_back(std::span<const Balloon_ran
     r.pages += list[i].pages;
     ++r.entries;
   }
-  pending.flush(batch, frames_);
+  pending.flush(batch, frames_, sharing_, ept_.config().owner);
   if (kind == Give_kind::inflate) stats_.balloon_pages += r.pages;
   else stats_.free_reported += r.pages;
   stats_.balloon_frames_freed += pending.frames;

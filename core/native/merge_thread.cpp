@@ -24,6 +24,10 @@ struct Merge_thread {
   u64 low_watermark = 0;         // frames: below it the thread is woken early (balloon_policy.hpp)
   std::atomic<u64> wake_tsc{0};  // 0: awake (running or runnable)
   std::atomic<u64> next_pressure_check{0};  // TSC: the early-wake check runs at most once a millisecond
+  // Free frames at the last early wake (~0: none since the last timed one). Another early wake
+  // needs them to have fallen by a 2 MiB frame since: lasting pressure that the policy cannot
+  // relieve does not make the thread spin, pressure that grows is answered at once.
+  std::atomic<u64> early_free{~u64{0}};
 };
 
 constinit Merge_thread g_mt{};
@@ -91,7 +95,12 @@ void poll_wake(u32) {
     if (!g_mt.auto_balloon) return;
     u64 due = g_mt.next_pressure_check.load(std::memory_order_relaxed);
     if (now < due || !g_mt.next_pressure_check.compare_exchange_strong(due, now + g_mt.ticks_per_ms)) return;
-    if (g_mt.shared->frames->free_frames_hint() >= g_mt.low_watermark) return;
+    const u64 free = g_mt.shared->frames->free_frames_hint();
+    const u64 last = g_mt.early_free.load(std::memory_order_relaxed);
+    if (free >= g_mt.low_watermark || (last != ~u64{0} && free + 512 > last)) return;
+    g_mt.early_free.store(free, std::memory_order_relaxed);
+  } else {
+    g_mt.early_free.store(~u64{0}, std::memory_order_relaxed);
   }
   u64 expected = wake;
   if (!g_mt.wake_tsc.compare_exchange_strong(expected, 0, std::memory_order_acq_rel)) return;  // another CPU woke it

@@ -349,6 +349,32 @@ TEST(Balloon_targets, SizesFloorsAutoLimitsAndTheStartBalloon) {
   EXPECT_EQ(frames.outstanding(), 0u);
 }
 
+TEST(Balloon_reset, ARebootStartsTheBalloonAndWhatTheGuestSeesOfItAfresh) {
+  test::Test_frames frames;
+  test::Counting_invalidator inv;
+  Ept_config c;
+  c.owner = 1;
+  c.max_phys_addr_bits = 46;
+  Guest_memory m(frames, frames.direct_map(), inv, c, default_paging_policy);
+  ASSERT_EQ(m.add_slot({Gpa(0), 64 * MiB, Memslot_kind::ram}), Memslot_status::ok);
+  Balloon b(m);
+  for (int boot = 0; boot < 2; ++boot) {
+    ASSERT_EQ(m.init(), Ept_status::ok);
+    b.start(16384, 8192);
+    ASSERT_EQ(b.inflate_at_start(), Balloon_status::ok);
+    const Balloon_info_guest first = b.info();
+    EXPECT_EQ(first.actual_pages, 8192u) << "boot " << boot;
+    EXPECT_EQ(first.touched_pages, 0u) << "boot " << boot;
+    EXPECT_EQ(b.view().counters.inflate_calls, 0u) << "boot " << boot;
+    ASSERT_EQ(m.handle_ept_violation(Gpa(9000 * page_size_4k), Ept_access{false, true, false}).reason,
+              Violation_reason::populated_4k);  // the guest touches a ballooned page
+    EXPECT_EQ(b.info().touched_pages, 1u);
+    EXPECT_EQ(b.inflate(std::vector<Balloon_range>{{20, 2}}).status, Balloon_status::beyond_target);  // room for one
+    m.destroy();  // what Vm::reset does before loading the image again
+  }
+  EXPECT_EQ(frames.outstanding(), 0u);
+}
+
 TEST_F(Balloon_test, EveryFrameIsBackWhenTheVmStopsWithABalloon) {
   const u64 free_start = free_frames();
   Guest_memory& m = add_vm(1, 16 * MiB, true);

@@ -230,6 +230,11 @@ TEST_F(Guest_memory_test, NoExecutableLargePagesSplitsOnTheFirstFetch) {
   EXPECT_EQ(tr(0x10'1000)->hpa, block + 0x10'1000);
   EXPECT_EQ(mem().handle_ept_violation(Gpa(0x10'1000), write_access).reason, Violation_reason::spurious);
   EXPECT_EQ(mem().stats().exec_splits, 1u);
+  // A fetch from another page of the split block makes that page executable too.
+  const auto again = mem().handle_ept_violation(Gpa(0x10'2000), fetch_access);
+  EXPECT_EQ(again.action, Violation_action::resume);
+  EXPECT_EQ(tr(0x10'2000)->leaf.attrs.rights, Ept_rights::all);
+  EXPECT_EQ(tr(0x10'2000)->hpa, block + 0x10'2000);
   mem().destroy();  // the 2 MiB block, now under 512 leaves, goes back once with its order
   EXPECT_EQ(frames_.outstanding(), 0u);
 }

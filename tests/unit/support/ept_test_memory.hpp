@@ -89,6 +89,7 @@ public:
     free_[order].push_back(base.value());
   }
 
+  bool can_split_frames() const override { return true; }
   bool split_frames(Hpa base, unsigned order) override {
     const auto it = live_.find(base.value());
     if (it == live_.end() || it->second.order != order) die("split_frames: not an outstanding block of that order", base.value());
