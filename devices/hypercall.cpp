@@ -9,10 +9,20 @@
 namespace hv {
 namespace {
 
+// Writes a result struct to the guest's buffer at `gpa` (8-byte aligned, inside RAM, not
+// wrapping): 0 or -EFAULT. copy_to_guest checks the whole range against the RAM slots first
+// (nothing written outside RAM or into MMIO), and breaks the sharing if the buffer's page is merged.
+template <typename T>
+i64 write_result(const Hypercall_env& env, u64 gpa, const T& out) {
+  if (gpa % 8 != 0 || gpa > ~u64{0} - sizeof(T)) return HC_EFAULT;
+  u8 bytes[sizeof(T)];
+  std::memcpy(bytes, &out, sizeof(T));
+  const Guest_copy_result r = env.memory->copy_to_guest(Gpa(gpa), std::span<const u8>(bytes, sizeof(bytes)));
+  return r.status == Guest_copy_status::ok ? 0 : HC_EFAULT;
+}
+
 i64 merge_stats(const Hypercall_args& args, const Hypercall_env& env) {
   if (!env.merger || !env.memory) return HC_ENOSYS;
-  const u64 gpa = args.a0;
-  if (gpa % 8 != 0 || gpa > ~u64{0} - sizeof(Merge_stats_guest)) return HC_EFAULT;
   Merge_stats_guest out{};
   // Only this VM's lock, the merger's and the reverse map's: a guest that calls this in a loop
   // does not contend with other VMs' memory.
@@ -22,12 +32,7 @@ i64 merge_stats(const Hypercall_args& args, const Hypercall_env& env) {
   out.cow_breaks = mine.cow_breaks;
   out.full_scans = env.merger->full_scans();
   out.run = env.merger->knobs().run;
-  u8 bytes[sizeof(out)];
-  std::memcpy(bytes, &out, sizeof(out));
-  // copy_to_guest checks the whole range against the RAM slots first (nothing written outside
-  // RAM or into MMIO), and breaks the sharing if the buffer's page is merged.
-  const Guest_copy_result r = env.memory->copy_to_guest(Gpa(gpa), std::span<const u8>(bytes, sizeof(bytes)));
-  return r.status == Guest_copy_status::ok ? 0 : HC_EFAULT;
+  return write_result(env, args.a0, out);
 }
 
 i64 errno_of(Balloon_status s) {
@@ -55,13 +60,7 @@ bool copy_list(const Hypercall_env& env, u64 gpa, u64 count, T* out) {
 }
 
 i64 balloon_info(const Hypercall_args& args, const Hypercall_env& env) {
-  const u64 gpa = args.a0;
-  if (gpa % 8 != 0 || gpa > ~u64{0} - sizeof(Balloon_info_guest)) return HC_EFAULT;
-  const Balloon_info_guest out = env.balloon->info();
-  u8 bytes[sizeof(out)];
-  std::memcpy(bytes, &out, sizeof(out));
-  const Guest_copy_result r = env.memory->copy_to_guest(Gpa(gpa), std::span<const u8>(bytes, sizeof(bytes)));
-  return r.status == Guest_copy_status::ok ? 0 : HC_EFAULT;
+  return write_result(env, args.a0, env.balloon->info());
 }
 
 // INFLATE, DEFLATE, FREE_PAGE_REPORT: RBX = list, RCX = entries. Result: the pages done; a

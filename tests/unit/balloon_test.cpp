@@ -260,17 +260,34 @@ TEST_F(Balloon_test, ExecSplitBlocksGoWholeOrAreSplitFirst) {
   EXPECT_EQ(free_frames(), free_start);
 }
 
-TEST(Balloon_out_of_memory, APrefixOfWholeEntriesIsDoneAndTheRestIsUntouched) {
+// One VM's guest memory over counting test frames (no merger): for out-of-memory and reboot tests.
+// The RAM slot is added; init() is the test's (a reboot test calls it once per boot).
+struct Lone_vm {
+  explicit Lone_vm(u64 bytes, bool large = false)
+      : m(frames, frames.direct_map(), inv, config(), policy(large)) {
+    if (m.add_slot({Gpa(0), bytes, Memslot_kind::ram}) != Memslot_status::ok) std::abort();
+  }
+  static Ept_config config() {
+    Ept_config c;
+    c.owner = 1;
+    c.max_phys_addr_bits = 46;
+    return c;
+  }
+  static Paging_policy policy(bool large) {
+    Paging_policy p = default_paging_policy;
+    p.prefer_2m_leaves = large;
+    return p;
+  }
   test::Test_frames frames;
   test::Counting_invalidator inv;
-  Ept_config c;
-  c.owner = 1;
-  c.max_phys_addr_bits = 46;
-  Paging_policy p = default_paging_policy;
-  p.prefer_2m_leaves = true;
-  Guest_memory m(frames, frames.direct_map(), inv, c, p);
+  Guest_memory m;
+};
+
+TEST(Balloon_out_of_memory, APrefixOfWholeEntriesIsDoneAndTheRestIsUntouched) {
+  Lone_vm vm(8 * MiB, true);
+  Guest_memory& m = vm.m;
+  test::Test_frames& frames = vm.frames;
   ASSERT_EQ(m.init(), Ept_status::ok);
-  ASSERT_EQ(m.add_slot({Gpa(0), 8 * MiB, Memslot_kind::ram}), Memslot_status::ok);
   for (u64 base : {u64{0}, 2 * MiB}) ASSERT_EQ(m.handle_ept_violation(Gpa(base), Ept_access{false, true, false}).reason, Violation_reason::populated_2m);
   std::memset(frames.bytes(m.ept().translate(Gpa(2 * MiB))->hpa), 0x5A, page_size_2m);
   // The bitmap exists (one inflate done); then no frame at all is left.
@@ -295,14 +312,9 @@ TEST(Balloon_out_of_memory, APrefixOfWholeEntriesIsDoneAndTheRestIsUntouched) {
 }
 
 TEST(Balloon_targets, SizesFloorsAutoLimitsAndTheStartBalloon) {
-  test::Test_frames frames;
-  test::Counting_invalidator inv;
-  Ept_config c;
-  c.owner = 1;
-  c.max_phys_addr_bits = 46;
-  Guest_memory m(frames, frames.direct_map(), inv, c, default_paging_policy);
+  Lone_vm vm(256 * MiB);
+  Guest_memory& m = vm.m;
   ASSERT_EQ(m.init(), Ept_status::ok);
-  ASSERT_EQ(m.add_slot({Gpa(0), 256 * MiB, Memslot_kind::ram}), Memslot_status::ok);
   Balloon b(m);
   const u64 mib = MiB / page_size_4k;
   EXPECT_EQ(balloon_floor_pages(256 * mib), 16 * mib);
@@ -346,17 +358,12 @@ TEST(Balloon_targets, SizesFloorsAutoLimitsAndTheStartBalloon) {
   std::vector<Balloon_stat> many(balloon_stats_max + 1, Balloon_stat{0, 0});
   EXPECT_EQ(b.report_stats(many), Balloon_status::too_long);
   m.destroy();
-  EXPECT_EQ(frames.outstanding(), 0u);
+  EXPECT_EQ(vm.frames.outstanding(), 0u);
 }
 
 TEST(Balloon_reset, ARebootStartsTheBalloonAndWhatTheGuestSeesOfItAfresh) {
-  test::Test_frames frames;
-  test::Counting_invalidator inv;
-  Ept_config c;
-  c.owner = 1;
-  c.max_phys_addr_bits = 46;
-  Guest_memory m(frames, frames.direct_map(), inv, c, default_paging_policy);
-  ASSERT_EQ(m.add_slot({Gpa(0), 64 * MiB, Memslot_kind::ram}), Memslot_status::ok);
+  Lone_vm vm(64 * MiB);
+  Guest_memory& m = vm.m;
   Balloon b(m);
   for (int boot = 0; boot < 2; ++boot) {
     ASSERT_EQ(m.init(), Ept_status::ok);
@@ -372,7 +379,7 @@ TEST(Balloon_reset, ARebootStartsTheBalloonAndWhatTheGuestSeesOfItAfresh) {
     EXPECT_EQ(b.inflate(std::vector<Balloon_range>{{20, 2}}).status, Balloon_status::beyond_target);  // room for one
     m.destroy();  // what Vm::reset does before loading the image again
   }
-  EXPECT_EQ(frames.outstanding(), 0u);
+  EXPECT_EQ(vm.frames.outstanding(), 0u);
 }
 
 TEST_F(Balloon_test, EveryFrameIsBackWhenTheVmStopsWithABalloon) {
