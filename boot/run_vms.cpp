@@ -100,14 +100,14 @@ void print_verdict() {
   {
     u64 configured_mib = 0;
     for (u32 i = 0; i < g_summary.vms; ++i) configured_mib += g_vms[i]->config().memory_mib;
-    const u64 host_mib = frame_allocator().stats().managed_frames / 256;
+    const u64 host_mib = frame_allocator().stats().managed_frames / balloon_pages_per_mib;
     const Vm_manager::Memory_peak peak = g_shared.vms->memory_peak();
     const auto ratio = [&](u64 mib) { return host_mib ? mib * 100 / host_mib : 0; };
     log_info("mm", "density: VMs' memory {} MiB on {} MiB of host RAM ({}.{:02}x); peak populated guest memory {} MiB "
              "({}.{:02}x), peak host frames for guest RAM {} MiB ({}.{:02}x)", configured_mib, host_mib,
-             ratio(configured_mib) / 100, ratio(configured_mib) % 100, peak.populated_pages / 256,
-             ratio(peak.populated_pages / 256) / 100, ratio(peak.populated_pages / 256) % 100, peak.guest_frames / 256,
-             ratio(peak.guest_frames / 256) / 100, ratio(peak.guest_frames / 256) % 100);
+             ratio(configured_mib) / 100, ratio(configured_mib) % 100, peak.populated_pages / balloon_pages_per_mib,
+             ratio(peak.populated_pages / balloon_pages_per_mib) / 100, ratio(peak.populated_pages / balloon_pages_per_mib) % 100, peak.guest_frames / balloon_pages_per_mib,
+             ratio(peak.guest_frames / balloon_pages_per_mib) / 100, ratio(peak.guest_frames / balloon_pages_per_mib) % 100);
   }
   frame_allocator().drain_all_caches();
   const u64 free_now = frame_allocator().stats().free_frames;

@@ -156,9 +156,7 @@ bool check_memory_current_mib(const Config_value& v, Config_reporter& r, u32& ou
 }
 
 u32 memory_current_floor_mib(u32 memory_mib) {
-  constexpr u64 pages_per_mib = MiB / page_size_4k;
-  const u64 floor = balloon_floor_pages(u64{memory_mib} * pages_per_mib);
-  return static_cast<u32>((floor + pages_per_mib - 1) / pages_per_mib);
+  return static_cast<u32>(pages_to_mib_up(balloon_floor_pages(u64{memory_mib} * balloon_pages_per_mib)));
 }
 
 bool check_memory_current_range(u32 memory_mib, u32 current_mib, u32 line, u32 column, u32 vm, Config_reporter& r) {

@@ -38,12 +38,6 @@ public:
   explicit Shown_word(std::string_view word) : Quoted_text(word, monitor_word_style) {}
 };
 
-// Balloon sizes: the monitor speaks MiB, Balloon_view 4 KiB pages.
-inline constexpr u64 balloon_pages_per_mib = MiB / page_size_4k;
-[[nodiscard]] constexpr u64 pages_to_mib_up(u64 pages) {
-  return (pages + balloon_pages_per_mib - 1) / balloon_pages_per_mib;
-}
-
 // The show_* functions print the output of one `info` command or of `help`.
 void show_help(Monitor_out& out);
 void show_vms(Monitor_host& host, Monitor_out& out);

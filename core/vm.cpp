@@ -117,7 +117,7 @@ bool Vm::prepare(std::span<const u8> image) {
            image.size(), start_.rip, config_.memory_mib);
   if (const Balloon_view b = balloon_.view(); b.actual_pages != 0)
     log_info("vm", "{}: balloon: starts at {} MiB of {} MiB (memory_current), {} pages in the balloon", name(),
-             (b.memory_pages - b.actual_pages) / 256, b.memory_pages / 256, b.actual_pages);
+             (b.memory_pages - b.actual_pages) / balloon_pages_per_mib, b.memory_pages / balloon_pages_per_mib, b.actual_pages);
   return true;
 }
 

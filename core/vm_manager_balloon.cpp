@@ -7,7 +7,6 @@
 
 namespace hv {
 namespace {
-constexpr u64 pages_per_mib = MiB / page_size_4k;
 constexpr u64 min_pages(u64 a, u64 b) { return a < b ? a : b; }
 } // namespace
 
@@ -17,7 +16,7 @@ bool Vm_manager::balloon_info(Vm_id id, Balloon_view& out) {
   if (!e) return false;
   out = e->vm->balloon().view();
   if (out.memory_pages == 0) {
-    const u64 memory = u64{e->vm->config().memory_mib} * pages_per_mib;
+    const u64 memory = u64{e->vm->config().memory_mib} * balloon_pages_per_mib;
     out.memory_pages = out.size_pages = out.auto_limit_pages = memory;
     out.floor_pages = balloon_floor_pages(memory);
   }
@@ -85,7 +84,7 @@ u32 Vm_manager::balance_locked(bool auto_on, const Frame_stats& s, bool& rose) {
       if (in[i].auto_limit_pages >= in[i].memory_pages) continue;
       who[i]->balloon().set_auto_limit(in[i].memory_pages);
       log_info("balloon", "{}: auto_balloon is off: its limit is lifted (was {} MiB)", who[i]->name(),
-               in[i].auto_limit_pages / pages_per_mib);
+               in[i].auto_limit_pages / balloon_pages_per_mib);
       ++changed;
     }
     return changed;
@@ -96,17 +95,17 @@ u32 Vm_manager::balance_locked(bool auto_on, const Frame_stats& s, bool& rose) {
     if (limits[i] == in[i].auto_limit_pages) continue;
     who[i]->balloon().set_auto_limit(limits[i]);
     ++changed;
-    const u64 was_mib = min_pages(in[i].size_pages, in[i].auto_limit_pages) / pages_per_mib;
+    const u64 was_mib = min_pages(in[i].size_pages, in[i].auto_limit_pages) / balloon_pages_per_mib;
     if (limits[i] >= in[i].memory_pages) {
       log_info("balloon", "{}: auto_balloon lifts its limit (was {} MiB): the host has {} frames free", who[i]->name(),
-               in[i].auto_limit_pages / pages_per_mib, s.free_frames);
+               in[i].auto_limit_pages / balloon_pages_per_mib, s.free_frames);
     } else if (r.action == Balloon_policy_action::lower) {
       log_info("balloon", "{}: auto_balloon lowers its size to {} MiB (was {} MiB): the host has {} frames free, "
-               "below the low watermark {}", who[i]->name(), limits[i] / pages_per_mib, was_mib, s.free_frames,
+               "below the low watermark {}", who[i]->name(), limits[i] / balloon_pages_per_mib, was_mib, s.free_frames,
                r.marks.low);
     } else {
       log_info("balloon", "{}: auto_balloon raises its size to {} MiB (was {} MiB): the host has {} frames free, "
-               "above twice the high watermark {}", who[i]->name(), limits[i] / pages_per_mib, was_mib, s.free_frames,
+               "above twice the high watermark {}", who[i]->name(), limits[i] / balloon_pages_per_mib, was_mib, s.free_frames,
                r.marks.high);
     }
   }

@@ -116,7 +116,7 @@ void Balloon::note_progress(u64 actual_before) {
   const Guest_memory_stats m = memory_.stats();
   if (m.balloon_pages != target || actual_before == target) return;
   log_info("balloon", "{}: at its target: {} MiB kept of {} MiB ({} pages in the balloon); {} frames given to the host so far",
-           name_, (memory_pages_ - m.balloon_pages) / 256, memory_pages_ / 256, m.balloon_pages, m.balloon_frames_freed);
+           name_, (memory_pages_ - m.balloon_pages) / balloon_pages_per_mib, memory_pages_ / balloon_pages_per_mib, m.balloon_pages, m.balloon_frames_freed);
 }
 
 Guest_memory::Balloon_result Balloon::inflate(std::span<const Balloon_range> list) {

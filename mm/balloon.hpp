@@ -22,6 +22,10 @@
 
 namespace hv {
 
+// Balloon sizes are 4 KiB pages; the config file and the monitor speak MiB.
+inline constexpr u64 balloon_pages_per_mib = MiB / page_size_4k;
+[[nodiscard]] constexpr u64 pages_to_mib_up(u64 pages) { return (pages + balloon_pages_per_mib - 1) / balloon_pages_per_mib; }
+
 // The smallest target size the host may set: 1/16 of the VM's memory, at least 4 MiB (never
 // more than the memory itself). Below it a small guest cannot keep its kernel, tables and stack.
 inline constexpr u64 balloon_floor_min_pages = 4 * MiB / page_size_4k;
