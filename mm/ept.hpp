@@ -27,6 +27,18 @@
 
 namespace hv {
 
+// Told of every translation the EPT removes or narrows (a leaf unmapped, a right taken away, a
+// leaf pointed at another frame), before the batch's INVEPT: shadow paging (mm/shadow/) keeps
+// translations derived from the EPT's and must drop them too. Called with the EPT's owner's lock
+// held; must not change the EPT.
+class Ept_change_listener {
+public:
+  virtual void translation_changed(Gpa gpa, u64 bytes) = 0;
+
+protected:
+  ~Ept_change_listener() = default;
+};
+
 class Ept {
 public:
   Ept(Frame_source& frames, Direct_map direct_map, Ept_invalidator& invalidator, const Ept_config& config);
@@ -86,6 +98,9 @@ public:
                  const_cast<void*>(static_cast<const void*>(&f)));
   }
 
+  // At most one listener (null: none).
+  void set_listener(Ept_change_listener* listener) { listener_ = listener; }
+
   [[nodiscard]] u64 table_pages() const { return table_pages_; }   // PML4 included
   [[nodiscard]] u64 mapped_bytes() const { return mapped_bytes_; }
 
@@ -118,6 +133,11 @@ private:
   u64 table_pages_ = 0;
   u64 mapped_bytes_ = 0;
   u32 open_batches_ = 0;
+  Ept_change_listener* listener_ = nullptr;
+
+  void changed(u64 gpa, u64 bytes) {
+    if (listener_) listener_->translation_changed(Gpa(gpa), bytes);
+  }
 };
 
 } // namespace hv

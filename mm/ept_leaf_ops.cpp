@@ -60,7 +60,10 @@ Ept_status Ept::replace_leaf(Gpa gpa, Page_size size, Hpa hpa, Ept_attrs attrs, 
   store(slot, now);
   // A new frame, or a right taken away: a TLB may hold the old translation (ept_invalidation.hpp).
   const u64 old_rights = old & rights_mask;
-  if (ept_entry::address(old) != hpa.value() || (old_rights & ~(now & rights_mask)) != 0) batch.request_flush();
+  if (ept_entry::address(old) != hpa.value() || (old_rights & ~(now & rights_mask)) != 0) {
+    batch.request_flush();
+    changed(gpa.value(), step);
+  }
   return Ept_status::ok;
 }
 

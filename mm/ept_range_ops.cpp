@@ -56,6 +56,7 @@ Ept_status Ept::unmap_in(u64* link, unsigned level, u64 base, u64 start, u64 end
       if (start <= entry_start && entry_end <= end) {
         const u64 old = exchange(e, 0);
         batch.request_flush();  // before the visitor, which may finish the batch
+        changed(entry_start, step);
         if (fn) fn(ctx, Ept_leaf{Gpa(entry_start), Hpa(ept_entry::address(old)), page_size_at_level(level), attrs_from_entry(old),
                                  (old & ept_entry::ACCESSED) != 0, (old & ept_entry::DIRTY) != 0});
         ++removed;
@@ -110,7 +111,10 @@ Ept_status Ept::protect_in(u64* link, unsigned level, u64 base, u64 start, u64 e
       if (whole && !(level > 1 && exec_needs_4k)) {
         // Retried only when the CPU set accessed/dirty in between.
         while (!compare_exchange(e, v, (v & ~rights_mask) | new_bits)) {}
-        if (v & rights_mask & ~new_bits) batch.request_flush();
+        if (v & rights_mask & ~new_bits) {
+          batch.request_flush();
+          changed(entry_start, step);
+        }
         continue;
       }
       if (const auto s = split_entry(e, level); s != Ept_status::ok) return s;

@@ -84,6 +84,10 @@ bool allows(Ept_rights r, Ept_access a) {
 
 Violation_result Guest_memory::handle_ept_violation(Gpa gpa, Ept_access access) {
   Spinlock_guard guard(lock_);
+  return handle_violation_locked(gpa, access);
+}
+
+Violation_result Guest_memory::handle_violation_locked(Gpa gpa, Ept_access access) {
   ++stats_.violations;
   const Memslot* slot = slots_.find(gpa);
   if (!slot) {

@@ -134,6 +134,9 @@ public:
   // once, before the first merge; without it the VM never maps a shared frame.
   void set_sharing(Shared_pages* sharing) { sharing_ = sharing; }
   [[nodiscard]] Shared_pages* sharing() const { return sharing_; }
+  // Shadow paging (mm/shadow/shadow_mmu.hpp) keeps translations derived from this memory's:
+  // every one removed or narrowed here is reported to `listener` (null: none). Set before the VM runs.
+  void set_change_listener(Ept_change_listener* listener) { ept_.set_listener(listener); }
   // Gives every shared page of this VM a private copy again (`run = 2`, `merge = off`). Returns
   // the pages unshared; stops early with out_of_memory = true when no frame is left for a copy.
   struct Unshare_result {
@@ -187,6 +190,11 @@ public:
 
 private:
   friend class Merger;  // mm/merge/merger.cpp works on the EPT under lock_ (see there)
+  friend class Shadow_mmu;  // mm/shadow/: guest tables read and shadow tables built under lock_
+
+  // handle_ept_violation() with the lock held: the shadow MMU's way to populate a GPA, break its
+  // sharing or find it outside RAM, exactly as an EPT violation would.
+  Violation_result handle_violation_locked(Gpa gpa, Ept_access access);
 
   // A write (or a fetch the shared leaf does not allow) to the shared leaf `leaf`: a private copy
   // or the frame itself (last user). Lock held. False: no frame for the copy (nothing changed).
