@@ -200,12 +200,20 @@ Run_summary run_configured_vms(const Esp_files& files, const Cpu_identity& id, c
   if (!prepare_controls(caps, features)) return summary;
 
   static Native_invept invalidator(features.invept_single_context);
-  vcpu_run_set_invept(invalidator);
+  vcpu_run_set_invept(invalidator, features.invvpid_single_context, features.invvpid_individual_address);
   Vm_host host{frame_allocator(), Direct_map(0), invalidator,
                Ept_hardware{features.ept_2m, features.ept_1g, features.ept_execute_only, features.ept_accessed_dirty,
                             features.ept_wb, id.physical_address_bits},
                default_paging_policy, platform_cpu(),
                Guest_msr_config{true, true, true, true, 48, id.physical_address_bits, 0}};
+  host.ept = g_shared.controls.controls.proc_based2 & proc_based_ctl2::ENABLE_EPT;
+  host.vpid = g_shared.vpid;
+  host.force_shadow = g_config.globals.shadow_paging;
+  host.shadow_pages = g_config.globals.shadow_pages;
+  if (!host.ept)
+    log_warn("vmx", "this CPU has no EPT: every VM runs with shadow paging (hv walks the guests' page tables)");
+  else if (host.force_shadow)
+    log_info("vmx", "shadow_paging = on: every VM runs with shadow paging, although the CPU has EPT");
   host.kick_cpu = &cpu_loop_kick;  // an EPT change made on another CPU reaches the VM's CPU
   host.relax = [] { x86::pause(); };
 

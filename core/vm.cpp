@@ -30,16 +30,37 @@ private:
   Guest_memory& m_;
 };
 
+namespace {
+// The shadow MMU of VM `id`: its budget, and VPIDs apart from every EPT VM's (which use their id).
+Shadow_paging_config shadow_config_for(Vm_id id, const Vm_host& host) {
+  Shadow_paging_config c;
+  c.mmu.max_table_pages = host.shadow_pages;
+  c.mmu.max_roots = 4;
+  c.mmu.vpid = host.vpid;
+  c.mmu.first_vpid = static_cast<u16>(64 + u32{id} * shadow_max_roots);
+  return c;
+}
+} // namespace
+
 Vm::Vm(Vm_id id, const Vm_config& config, Vm_host& host)
     : id_(id), config_(config), invept_(host.invalidator, vcpu_.tlb, host.kick_cpu, host.relax),
       memory_(host.frames, host.direct_map, invept_, make_ept_config(id, host.ept_hardware, host.policy), host.policy),
+      ept_paging_(memory_, host.vpid ? static_cast<u16>(id) : u16{0}),
+      shadow_paging_(memory_, host.frames, host.direct_map, shadow_config_for(id, host), &vcpu_.tlb.requested),
       merger_(host.merger), msrs_(host.msr_config, 0), msr_config_(host.msr_config) {
+  if (!host.ept || host.force_shadow || config_.paging == Paging_mode::shadow) paging_ = &shadow_paging_;
   if (merger_) memory_.set_sharing(&merger_->sharing());
   const std::string_view n = config_.name.view();
   std::memcpy(name_, n.data(), n.size());
   uart_.set_name(std::string_view(name_, n.size()));
   balloon_.set_name(std::string_view(name_, n.size()));
-  cpuid_.build(host.cpu, Guest_cpuid_config{});
+  // Shadow paging keys a root by the PML4 alone: PCID (and INVPCID) are not offered to its guests.
+  Guest_cpuid_config cpu_model{};
+  if (paging_ == &shadow_paging_) cpu_model.pcid = false;
+  cpuid_.build(host.cpu, cpu_model);
+  const Cpuid_result ext = cpuid_.model_answer(0x80000001, 0, Guest_cpuid_vcpu{});
+  const Cpuid_result size = cpuid_.model_answer(0x80000008, 0, Guest_cpuid_vcpu{});
+  shadow_paging_.set_guest_cpu((ext.edx >> 26) & 1, size.eax & 0xFF ? static_cast<u8>(size.eax & 0xFF) : u8{36});
 }
 
 // EPT root and the image in guest memory (the RAM slot must exist); the start state in start_.
@@ -81,6 +102,7 @@ void Vm::reset_vcpu_state() {
 // The merger lets go of the VM first: it never scans memory that is going away.
 void Vm::release_memory() {
   if (merger_) (void)merger_->detach(id_);
+  shadow_paging_.release();  // its tables, before the memory they point into
   memory_.destroy();
   if (merger_) merger_->release_idle_storage();
 }
@@ -106,6 +128,7 @@ bool Vm::prepare(std::span<const u8> image) {
   vcpu_.index = 0;
   vcpu_.vm_name = name_;
   vcpu_.memory = &memory_;
+  vcpu_.paging = paging_;
   vcpu_.hypercall_env = Hypercall_env{&memory_, merger_, id_, &balloon_};
   vcpu_.io = &io_;
   vcpu_.cpuid = &cpuid_;
@@ -165,6 +188,13 @@ void Vm::finish() {
   log_info("vm", "{}: memory: {} KiB populated ({} x 4 KiB, {} x 2 MiB), {} EPT table pages, {} EPT violations",
            name(), final_memory_.populated_bytes() / KiB, final_memory_.frames_4k, final_memory_.frames_2m,
            final_memory_.table_pages, final_memory_.violations);
+  if (const Shadow_mmu* s = shadow()) {
+    const Shadow_stats st = s->stats();
+    log_info("vm", "{}: shadow paging: {} table pages at the end (peak {} of {}), {} page faults ({} the guest's own, "
+             "{} entries built, {} of them 2 MiB), {} guest table writes, {} CR3 loads ({} cached roots), {} recycles",
+             name(), st.table_pages, st.table_pages_peak, s->config().max_table_pages, st.faults, st.guest_faults,
+             st.fills, st.large_fills, st.table_writes, st.cr3_loads, st.root_hits, st.recycles);
+  }
   release_memory();
   memory_released_ = true;
   state_ = Vm_state::stopped;

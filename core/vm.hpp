@@ -11,7 +11,9 @@
 #include "mm/guest_memory.hpp"
 #include "mm/merge/merger.hpp"
 #include "vmx/guest_cpuid.hpp"
+#include "vmx/ept_paging.hpp"
 #include "vmx/guest_msr.hpp"
+#include "vmx/shadow_paging.hpp"
 #include "vmx/vcpu.hpp"
 
 namespace hv {
@@ -34,6 +36,11 @@ struct Vm_host {
   // the CPU where the VM runs (vmx/ept_tlb_sync.hpp). Null: every change is made on the VM's CPU.
   void (*kick_cpu)(u32 cpu) = nullptr;
   void (*relax)() = nullptr;    // what a CPU does while it waits for that (PAUSE)
+  // Paging: EPT where the CPU has it and the VM does not ask for shadow paging (docs/shadow-paging.md).
+  bool ept = true;              // the CPU runs guests with EPT
+  bool vpid = false;            // ... and with VPIDs
+  bool force_shadow = false;    // the global shadow_paging = on
+  u32 shadow_pages = shadow_pages_default;  // the shadow MMU's budget per VM
 };
 
 class Vm {
@@ -69,6 +76,12 @@ public:
   [[nodiscard]] const Vcpu& vcpu() const { return vcpu_; }
   [[nodiscard]] const Guest_start_state& start_state() const { return start_; }
   [[nodiscard]] Guest_memory& memory() { return memory_; }
+  [[nodiscard]] Guest_paging& paging() { return *paging_; }
+  [[nodiscard]] const Guest_paging& paging() const { return *paging_; }
+  // Its shadow MMU (shadow paging), else null.
+  [[nodiscard]] const Shadow_mmu* shadow() const {
+    return paging_ == &shadow_paging_ ? &shadow_paging_.mmu() : nullptr;
+  }
   [[nodiscard]] Balloon& balloon() { return balloon_; }
   [[nodiscard]] const Balloon& balloon() const { return balloon_; }
   [[nodiscard]] const Guest_uart& uart() const { return uart_; }
@@ -93,6 +106,9 @@ private:
   Synced_invept invept_;  // before memory_: its EPT invalidates through it
   Guest_memory memory_;
   Balloon balloon_{memory_};
+  Ept_paging ept_paging_;
+  Shadow_paging shadow_paging_;
+  Guest_paging* paging_ = &ept_paging_;
   Merger* merger_ = nullptr;
   Io_bus io_;
   Guest_uart uart_;

@@ -7,6 +7,7 @@
 #include "arch/x86/vmcs_fields.hpp"
 #include "vmx/exit_handler.hpp"
 #include "vmx/exit_qualification.hpp"
+#include "vmx/guest_paging.hpp"
 
 namespace hv {
 namespace {
@@ -29,6 +30,7 @@ Exit_action write_cr0(Exit_context& ctx, u64 value) {
   if (long_mode_active(ctx) && !(value & cr0_bit::PG)) return inject_gp(ctx);  // no way back to legacy modes yet
   ctx.vmcs.write(vmcs::CR0_READ_SHADOW, value);
   ctx.vmcs.write(vmcs::GUEST_CR0, apply_fixed(value, ctx.vcpu.cr0_fixed));
+  if (ctx.vcpu.paging) ctx.vcpu.paging->paging_controls_changed(ctx);  // WP
   return Exit_action::advance_rip;
 }
 
@@ -40,6 +42,7 @@ Exit_action write_cr4(Exit_context& ctx, u64 value) {
   if (long_mode_active(ctx) && !(value & cr4_bit::PAE)) return inject_gp(ctx);
   ctx.vmcs.write(vmcs::CR4_READ_SHADOW, value);
   ctx.vmcs.write(vmcs::GUEST_CR4, apply_fixed(value, ctx.vcpu.cr4_fixed));
+  if (ctx.vcpu.paging) ctx.vcpu.paging->paging_controls_changed(ctx);  // SMEP, SMAP, PGE, ...
   return Exit_action::advance_rip;
 }
 
@@ -54,6 +57,7 @@ Exit_action handle_cr_access(Exit_context& ctx) {
     const u64 value = gpr ? *gpr : ctx.vmcs.read(vmcs::GUEST_RSP);
     if (a.cr == 0) return write_cr0(ctx, value);
     if (a.cr == 4) return write_cr4(ctx, value);
+    if (a.cr == 3 && ctx.vcpu.paging) return ctx.vcpu.paging->mov_to_cr3(ctx, value);  // shadow paging only
     break;
   }
   case Cr_access_type::clts:
@@ -65,7 +69,14 @@ Exit_action handle_cr_access(Exit_context& ctx) {
     return write_cr0(ctx, value);
   }
   case Cr_access_type::mov_from_cr:
-    break;  // CR3/CR8 reads do not exit with hv's controls
+    // Only CR3 under shadow paging (CR3-store exiting): the guest reads its own value, not the root.
+    if (a.cr == 3 && ctx.vcpu.paging) {
+      const u64 value = ctx.vcpu.paging->guest_cr3(ctx);
+      if (u64* gpr = guest_gpr(ctx.vcpu.regs, a.gpr)) *gpr = value;
+      else ctx.vmcs.write(vmcs::GUEST_RSP, value);
+      return Exit_action::advance_rip;
+    }
+    break;
   }
   return stop_vcpu(ctx, Vcpu_stop_kind::unsupported, ctx.qualification);
 }

@@ -14,7 +14,9 @@ namespace {
 constexpr std::array<Exit_handler, exit_reason::COUNT> make_table() {
   std::array<Exit_handler, exit_reason::COUNT> t{};
   using namespace exit_reason;
+  t[EXCEPTION_OR_NMI] = handle_exception_or_nmi;
   t[EXTERNAL_INTERRUPT] = handle_external_interrupt;
+  t[INVLPG] = handle_invlpg;
   t[TRIPLE_FAULT] = handle_triple_fault;
   t[INIT_SIGNAL] = handle_init_signal;
   t[SIPI] = handle_sipi;

@@ -58,5 +58,7 @@ Exit_action handle_sipi(Exit_context& ctx);
 Exit_action handle_vmx_instruction(Exit_context& ctx);     // VMX hidden from guests: #UD
 Exit_action handle_entry_failure(Exit_context& ctx);
 Exit_action handle_preemption_timer(Exit_context& ctx);
+Exit_action handle_exception_or_nmi(Exit_context& ctx);    // shadow paging's #PF
+Exit_action handle_invlpg(Exit_context& ctx);              // shadow paging
 
 } // namespace hv

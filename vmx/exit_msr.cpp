@@ -5,6 +5,7 @@
 #include "arch/x86/msr.hpp"
 #include "arch/x86/vmcs_fields.hpp"
 #include "vmx/exit_handler.hpp"
+#include "vmx/guest_paging.hpp"
 #include "vmx/guest_msr.hpp"
 
 namespace hv {
@@ -52,6 +53,7 @@ Exit_action handle_wrmsr(Exit_context& ctx) {
   if (result.injects_gp()) return inject_gp(ctx);
   if (Guest_msrs::lives_in_vmcs(m)) ctx.vmcs.write(vmcs_field_of(m), ctx.vcpu.msrs->value(m));
   else ctx.vcpu.msr_hardware_dirty = true;
+  if (m == msr::IA32_EFER && ctx.vcpu.paging) ctx.vcpu.paging->paging_controls_changed(ctx);  // NXE
   return Exit_action::advance_rip;
 }
 

@@ -14,6 +14,7 @@
 namespace hv {
 
 class Guest_memory;
+class Guest_paging;
 class Merger;
 class Guest_cpuid;
 class Guest_msrs;
@@ -75,6 +76,12 @@ struct Vcpu {
   // CPU the vCPU enters the guest on (set each slice by the native loop).
   Ept_tlb_sync tlb;
   u32 tlb_cpu = 0;
+  // EPT or shadow paging (vmx/guest_paging.hpp), chosen when the VM is built.
+  Guest_paging* paging = nullptr;
+  // CR2 for an injected #PF (shadow paging): written to the CPU's CR2 just before the entry that
+  // delivers it (VMX does not switch CR2; the CPU would set it when delivering a real #PF).
+  u64 pending_cr2 = 0;
+  bool cr2_pending = false;
   Io_bus* io = nullptr;
   Guest_cpuid* cpuid = nullptr;
   Guest_msrs* msrs = nullptr;

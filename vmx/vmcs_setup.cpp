@@ -13,8 +13,8 @@ Vmx_controls_request hv_vmx_controls_request() {
   // Every port access and HLT exit; MSR accesses exit (no MSR bitmap): the allow-list decides.
   r.proc_based.required = proc_based_ctl::HLT_EXITING | proc_based_ctl::UNCONDITIONAL_IO_EXITING |
                           proc_based_ctl::ACTIVATE_SECONDARY_CONTROLS;
-  r.proc_based2.required = proc_based_ctl2::ENABLE_EPT;
-  r.proc_based2.optional = proc_based_ctl2::ENABLE_VPID | proc_based_ctl2::ENABLE_RDTSCP |
+  // EPT where the CPU has it; without it every VM runs with shadow paging (vmx/shadow_paging.hpp).
+  r.proc_based2.optional = proc_based_ctl2::ENABLE_EPT | proc_based_ctl2::ENABLE_VPID | proc_based_ctl2::ENABLE_RDTSCP |
                            proc_based_ctl2::ENABLE_INVPCID | proc_based_ctl2::ENABLE_XSAVES_XRSTORS;
   r.vm_exit.required = vm_exit_ctl::HOST_ADDRESS_SPACE_SIZE | vm_exit_ctl::ACKNOWLEDGE_INTERRUPT_ON_EXIT |
                        vm_exit_ctl::SAVE_IA32_EFER | vm_exit_ctl::LOAD_IA32_EFER;
@@ -67,11 +67,12 @@ void write_controls(Vmcs_access& v, const Vcpu_controls& c) {
   v.write(VM_EXIT_MSR_LOAD_COUNT, 0);
   v.write(VM_ENTRY_MSR_LOAD_COUNT, 0);
   v.write(VM_ENTRY_INTR_INFO_FIELD, 0);
-  v.write(EPT_POINTER, c.eptp);
+  // Only where EPT is on: a CPU without EPT has no such field.
+  if (c.controls.proc_based2 & proc_based_ctl2::ENABLE_EPT) v.write(EPT_POINTER, c.eptp);
   if (c.controls.proc_based2 & proc_based_ctl2::ENABLE_VPID) v.write(VIRTUAL_PROCESSOR_ID, c.vpid);
   // The guest owns every CR0/CR4 bit except those VMX fixes: touching those traps (CR_ACCESS).
   v.write(CR0_GUEST_HOST_MASK, c.cr0_fixed.fixed());
-  v.write(CR4_GUEST_HOST_MASK, c.cr4_fixed.fixed());
+  v.write(CR4_GUEST_HOST_MASK, c.cr4_fixed.fixed() | c.cr4_trap);
   v.write(VMCS_LINK_POINTER, ~0ull);
 }
 

@@ -43,6 +43,7 @@ struct Vcpu_controls {
   u32 exception_bitmap = 0;
   Cr_fixed_bits cr0_fixed;
   Cr_fixed_bits cr4_fixed;
+  u64 cr4_trap = 0;   // more CR4 bits whose writes exit (shadow paging: the paging bits)
 };
 
 void write_controls(Vmcs_access& vmcs, const Vcpu_controls& c);

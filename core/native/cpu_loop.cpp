@@ -7,6 +7,7 @@
 #include "arch/x86/native/vmx_instructions.hpp"
 #include "lib/log.hpp"
 #include "core/scheduler_fairness.hpp"
+#include "vmx/guest_paging.hpp"
 #include "vmx/native/vcpu_run.hpp"
 
 namespace hv {
@@ -58,20 +59,15 @@ bool fill_vmcs(Vm& vm, Per_cpu& cpu, Cpu_loop_shared& s, Vcpu_cpu_state& here) {
     v.vmcs_pa = frame->value();
   }
   Vcpu_controls c = s.controls;
-  c.eptp = vm.memory().eptp();
-  c.vpid = s.vpid ? static_cast<u16>(vm.id()) : 0;
+  v.paging->adjust_controls(c);  // EPT pointer and VPID, or shadow paging's exits and masks
+  // vcpu_load_new starts the paging too, which flushes the VPIDs it uses: a VPID may have been
+  // used before (an earlier VM, this one before a reset), and its translations must not leak.
   if (!vcpu_load_new(v, s.vmcs_revision, c, vm.start_state(), cpu)) {
     v.stop = Vcpu_stop{Vcpu_stop_kind::entry_failure, 0, 0};
     return false;
   }
   here.loaded = &v;
-  if (s.vpid) {
-    // A VPID may have been used before (an earlier VM, this one before a reset): its
-    // translations must not leak into the fresh guest.
-    const x86::Invvpid_descriptor d{c.vpid, 0};
-    (void)x86::invvpid(s.invvpid_single ? x86::INVVPID_SINGLE_CONTEXT : x86::INVVPID_ALL_CONTEXT, d);
-  }
-  log_info("vm", "{}: running on cpu{}", vm.name(), cpu.index);
+  log_info("vm", "{}: running on cpu{} ({} paging)", vm.name(), cpu.index, paging_kind_name(v.paging->kind()));
   return true;
 }
 

@@ -11,7 +11,7 @@
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
-name="" target="" timeout=120 efi="" work="" expect="" session="" extra=()
+name="" target="" timeout=120 efi="" work="" expect="" session="" paging="" config="" extra=()
 while [ $# -gt 0 ]; do
   case $1 in
     --name) name=$2; shift 2 ;;
@@ -21,6 +21,8 @@ while [ $# -gt 0 ]; do
     --work) work=$2; shift 2 ;;
     --expect) expect=$2; shift 2 ;;
     --session) session=$2; shift 2 ;;
+    --config) config=$2; shift 2 ;;
+    --paging) paging=$2; shift 2 ;;
     *) extra+=("$1"); shift ;;
   esac
 done
@@ -28,6 +30,18 @@ done
 [ -z "$session" ] || [ -f "$session" ] || { echo "scenario $name: no session file $session"; exit 1; }
 mkdir -p "$work"
 log=$work/serial.log
+# --paging shadow: the same config with `shadow_paging = on` first (every VM on shadow paging).
+if [ "$paging" = shadow ]; then
+  [ -n "$config" ] || { echo "scenario $name: --paging needs --config"; exit 1; }
+  { echo "shadow_paging = on"; cat "$config"; } >"$work/hv.cfg"
+  config=$work/hv.cfg
+  # The base scenario's expectations, with shadow paging's exit for EPT's, and proof that no VM
+  # ran on EPT.
+  { echo '!running on cpu[0-9]+ \(ept paging\)'
+    sed -e 's/EPT violation/exception or NMI/g' "$expect"; } >"$work/expect.txt"
+  expect=$work/expect.txt
+fi
+[ -z "$config" ] || extra+=(--config "$config")
 [ -z "$session" ] || extra+=(--session "$session")
 HV_BUILD_DIR=$work "$root/scripts/hv" run --target "$target" --timeout "$timeout" --no-build --quiet \
   --efi "$efi" --log "$log" "${extra[@]}"

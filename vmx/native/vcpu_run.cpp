@@ -4,11 +4,13 @@
 #include "arch/x86/msr.hpp"
 #include "arch/x86/native/descriptor_tables.hpp"
 #include "arch/x86/native/instructions.hpp"
+#include "arch/x86/native/vmx_instructions.hpp"
 #include "arch/x86/native/local_apic.hpp"
 #include "arch/x86/vmcs_fields.hpp"
 #include "lib/panic.hpp"
 #include "vmx/exit_handler.hpp"
 #include "vmx/guest_msr.hpp"
+#include "vmx/guest_paging.hpp"
 #include "vmx/native/native_vmcs.hpp"
 #include "vmx/vm_instruction_error.hpp"
 #include <cstring>
@@ -31,6 +33,24 @@ void vmx_access_failed(bool write, u64 field, u64 value) {
 namespace {
 constinit Native_vmcs g_vmcs{};
 constinit Ept_invalidator* g_local_invept = nullptr;  // vcpu_run_set_invept
+
+// The TLB instructions for Guest_paging, with the CPU's INVVPID types (the narrowest it has).
+class Native_tlb final : public Tlb_control {
+public:
+  void flush_ept(u64 eptp) override { g_local_invept->invept_single_context(eptp); }
+  void flush_vpid(u16 vpid) override {
+    const x86::Invvpid_descriptor d{vpid, 0};
+    (void)x86::invvpid(single ? x86::INVVPID_SINGLE_CONTEXT : x86::INVVPID_ALL_CONTEXT, d);
+  }
+  void flush_address(u16 vpid, u64 gva) override {
+    if (!address) return flush_vpid(vpid);
+    const x86::Invvpid_descriptor d{vpid, gva};
+    (void)x86::invvpid(x86::INVVPID_INDIVIDUAL_ADDRESS, d);
+  }
+  bool single = false;
+  bool address = false;
+};
+constinit Native_tlb g_tlb{};
 
 Host_state current_host_state(Per_cpu& cpu) {
   Host_state h;
@@ -71,7 +91,7 @@ void end_of_interrupt() {
 
 // An EPT invalidation asked for from another CPU, carried out before entering (out of line: rare).
 [[gnu::noinline, gnu::cold]] void tlb_flush_before_entry(Vcpu& vcpu, u64 request) {
-  g_local_invept->invept_single_context(vcpu.memory->eptp());
+  vcpu.paging->flush_requested(g_tlb);
   tlb_sync_done(vcpu.tlb, request);
 }
 
@@ -84,7 +104,21 @@ inline void tlb_enter(Vcpu& vcpu, u32 cpu) {
 Vcpu& vcpu_of(Guest_registers* regs) { return *reinterpret_cast<Vcpu*>(regs); }
 } // namespace
 
-void vcpu_run_set_invept(Ept_invalidator& local) { g_local_invept = &local; }
+void vcpu_run_set_invept(Ept_invalidator& local, bool invvpid_single, bool invvpid_address) {
+  g_local_invept = &local;
+  g_tlb.single = invvpid_single;
+  g_tlb.address = invvpid_address;
+}
+
+namespace {
+// An injected #PF carries its CR2 (shadow paging): the CPU does not set it on injection.
+inline void load_pending_cr2(Vcpu& vcpu) {
+  if (vcpu.cr2_pending) [[unlikely]] {
+    x86::write_cr2(vcpu.pending_cr2);
+    vcpu.cr2_pending = false;
+  }
+}
+} // namespace
 
 // Called by the exit stub (vmx_entry.S) on the host stack after every VM exit, with the guest's
 // registers saved. Non-zero: resume the guest at once. Zero: the slice is over.
@@ -95,6 +129,7 @@ extern "C" int hv_exit_fast(Guest_registers* regs) {
   if (vcpu.last_exit_reason == exit_reason::EXTERNAL_INTERRUPT) end_of_interrupt();
   if (action == Exit_action::stop || vcpu.yield != Vcpu_yield::none) return 0;
   if (vcpu.pending_event) inject_pending_event(vcpu, g_vmcs);
+  load_pending_cr2(vcpu);
   if (vcpu.msr_hardware_dirty) load_guest_hardware_msrs(vcpu);
   tlb_enter(vcpu, vcpu.tlb_cpu);
   return 1;
@@ -113,6 +148,10 @@ bool vcpu_load_new(Vcpu& vcpu, u32 revision, const Vcpu_controls& controls, cons
   write_controls(g_vmcs, controls);
   write_host_state(g_vmcs, current_host_state(cpu));
   write_guest_state_64(g_vmcs, start, controls);
+  if (!vcpu.paging->start(vcpu, g_vmcs, start, g_tlb)) {
+    log_error("vmx", "{}: no memory for its {} paging root", vcpu.vm_name, paging_kind_name(vcpu.paging->kind()));
+    return false;
+  }
   vcpu.cr0_fixed = controls.cr0_fixed;
   vcpu.cr4_fixed = controls.cr4_fixed;
   vcpu.launched = false;
@@ -164,6 +203,7 @@ Slice_outcome vcpu_run_slice(Vcpu& vcpu, Vcpu_cpu_state& here, u32 timer_value) 
   if (timer_value) g_vmcs.write(vmcs::VMX_PREEMPTION_TIMER_VALUE, timer_value);
   vcpu.yield = Vcpu_yield::none;
   if (vcpu.pending_event) inject_pending_event(vcpu, g_vmcs);
+  load_pending_cr2(vcpu);
   if (vcpu.msr_hardware_dirty) load_guest_hardware_msrs(vcpu);
   const bool launched = vcpu.launched;
   vcpu.launched = true;  // set before entering: a failure after the first exit is a VMRESUME's

@@ -31,7 +31,8 @@ struct Vcpu_cpu_state {
 };
 
 // INVEPT on this CPU for a vCPU's own entry path (vmx/ept_tlb_sync.hpp). Set once by boot/.
-void vcpu_run_set_invept(Ept_invalidator& local);
+// The CPU's INVEPT, and which INVVPID types it has (for shadow paging's roots).
+void vcpu_run_set_invept(Ept_invalidator& local, bool invvpid_single, bool invvpid_address);
 
 // Runs `vcpu` (whose VMCS was filled on this CPU by vcpu_load_new) for at most `timer_value`
 // VMX-preemption-timer ticks (0: no timer). VMPTRLD and the FPU switch happen only when another
