@@ -64,6 +64,10 @@ private:
 
 enum class Console_port : u8 { com1 };
 enum class Paging_mode : u8 { ept, shadow };
+// The shadow MMU's budget per VM (mm/shadow/shadow_mmu.hpp bounds it the same way).
+inline constexpr u32 shadow_pages_default = 512;
+inline constexpr u32 shadow_pages_min = 16;
+inline constexpr u32 shadow_pages_max = 2048;
 // What hv does once every VM has stopped: print the verdict and power off, or print it and stay
 // (the monitor keeps answering on COM1).
 enum class On_all_stopped : u8 { poweroff, stay };
@@ -84,6 +88,8 @@ struct Config_globals {
   On_all_stopped on_all_stopped = On_all_stopped::poweroff;
   Merge_knobs ksm;                               // ksm_KNOB keys: the same-page merger's knobs
   bool auto_balloon = true;                      // lower balloon targets when host memory runs low (docs/balloon.md)
+  bool shadow_paging = false;                    // every VM uses shadow paging (docs/shadow-paging.md)
+  u32 shadow_pages = shadow_pages_default;       // shadow table pages per VM (the budget)
 };
 
 struct Vm_config {

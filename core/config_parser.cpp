@@ -11,10 +11,10 @@ namespace {
 enum class Key : u8 {
   log_level, console, quantum_us, on_all_stopped,
   ksm_run, ksm_pages_to_scan, ksm_sleep_millisecs, ksm_max_page_sharing, ksm_merge_across_vms, ksm_split_2m_min_pages,
-  ksm_release_zero_pages, auto_balloon,
+  ksm_release_zero_pages, auto_balloon, shadow_paging, shadow_pages,
   memory, memory_current, image, cpus, paging, args, expect, autostart, merge,
 };
-inline constexpr usize key_count = 21;
+inline constexpr usize key_count = 23;
 
 struct Key_info {
   std::string_view name;
@@ -24,7 +24,7 @@ constexpr std::array<Key_info, key_count> keys{{
     {"log_level", false}, {"console", false}, {"quantum_us", false}, {"on_all_stopped", false},
     {"ksm_run", false}, {"ksm_pages_to_scan", false}, {"ksm_sleep_millisecs", false}, {"ksm_max_page_sharing", false},
     {"ksm_merge_across_vms", false}, {"ksm_split_2m_min_pages", false}, {"ksm_release_zero_pages", false},
-    {"auto_balloon", false},
+    {"auto_balloon", false}, {"shadow_paging", false}, {"shadow_pages", false},
     {"memory", true}, {"memory_current", true}, {"image", true}, {"cpus", true}, {"paging", true}, {"args", true},
     {"expect", true}, {"autostart", true}, {"merge", true},
 }};
@@ -275,7 +275,7 @@ void Parser::parse_setting(const Line& line, usize start) {
                     Quoted(name).view());
     else
       report_.error(line.column(start),
-                    "unknown key {} (global keys: log_level, console, quantum_us, on_all_stopped, auto_balloon, ksm_KNOB)",
+                    "unknown key {} (global keys: log_level, console, quantum_us, on_all_stopped, auto_balloon, shadow_paging, shadow_pages, ksm_KNOB)",
                     Quoted(name).view());
     return;
   }
@@ -368,6 +368,8 @@ void Parser::apply(Key key, const Config_value& v) {
     (void)check_merge_knob(v, report_, keys[static_cast<usize>(key)].name.substr(4), g.ksm);
     return;
   case Key::auto_balloon: (void)check_on_off(v, report_, g.auto_balloon); return;
+  case Key::shadow_paging: (void)check_on_off(v, report_, g.shadow_paging); return;
+  case Key::shadow_pages: (void)check_shadow_pages(v, report_, g.shadow_pages); return;
   default: break;
   }
   Vm_config& vm = config_.vms[vm_];

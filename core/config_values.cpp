@@ -254,13 +254,23 @@ bool check_cpu_list(const Config_value& v, Config_reporter& r, u64& out) {
 }
 
 bool check_paging(const Config_value& v, Config_reporter& r, Paging_mode& out) {
-  if (v.text == "ept") {
-    out = Paging_mode::ept;
+  if (v.text == "ept" || v.text == "shadow") {
+    out = v.text == "ept" ? Paging_mode::ept : Paging_mode::shadow;
     return true;
   }
-  if (v.text == "shadow") r.error(v.start_column, "paging = shadow is not implemented yet; use ept");
-  else r.error(v.start_column, "expected a paging mode (ept or shadow), got {}", Quoted(v.text).view());
+  r.error(v.start_column, "expected a paging mode (ept or shadow), got {}", Quoted(v.text).view());
   return false;
+}
+
+bool check_shadow_pages(const Config_value& v, Config_reporter& r, u32& out) {
+  const auto n = parse_config_number(v.text, shadow_pages_max);
+  if (!n || *n < shadow_pages_min) {
+    r.error(v.start_column, "expected a number of shadow table pages per VM ({}..{}), got {}", shadow_pages_min,
+            shadow_pages_max, Quoted(v.text).view());
+    return false;
+  }
+  out = static_cast<u32>(*n);
+  return true;
 }
 
 bool check_args(const Config_value& v, Config_reporter& r, Config_string<vm_args_max>& out) {

@@ -99,6 +99,7 @@ bool check_memory_current_range(u32 memory_mib, u32 current_mib, u32 line, u32 c
 bool check_image(const Config_value& v, Config_reporter& r, Config_string<vm_image_max>& out);
 bool check_cpu_list(const Config_value& v, Config_reporter& r, u64& out);
 bool check_paging(const Config_value& v, Config_reporter& r, Paging_mode& out);
+bool check_shadow_pages(const Config_value& v, Config_reporter& r, u32& out);
 bool check_args(const Config_value& v, Config_reporter& r, Config_string<vm_args_max>& out);
 bool check_expectation(const Config_value& v, Config_reporter& r, Vm_expectation& out);
 bool check_yes_no(const Config_value& v, Config_reporter& r, bool& out);

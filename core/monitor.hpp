@@ -51,6 +51,10 @@ struct Monitor_vm_info {
   u64 exits = 0;          // VM exits in total
   u64 merging_kib = 0;    // guest RAM that maps shared frames (same-page merging)
   u64 current_mib = 0;    // memory less the balloon (virsh dominfo's "Used memory")
+  bool shadow_paging = false;   // shadow page tables (else EPT)
+  u64 shadow_table_pages = 0;   // shadow paging: its shadow tables now, the peak and the budget
+  u64 shadow_table_peak = 0;
+  u64 shadow_table_budget = 0;
 };
 
 // VM exits of one VM, by basic exit reason (vmx/vcpu.hpp's Exit_stats has the same shape).

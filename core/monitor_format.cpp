@@ -39,7 +39,7 @@ void show_help(Monitor_out& out) {
   constexpr std::string_view layout = "{:<32} {}";
   out.line(layout, "help", "this list");
   out.line(layout, "info vms", "VMs: state, memory max, current and populated, CPU, CPU time, exits");
-  out.line(layout, "info mem", "host frames: free and used, by order, use and owner; overcommit");
+  out.line(layout, "info mem", "host frames: free and used, by order, use and owner; paging per VM; overcommit");
   out.line(layout, "info exits VM", "one VM's exits by reason, most frequent first");
   out.line(layout, "info sched", "per CPU: what runs, run queue length, context switches");
   out.line(layout, "info ksm", "same-page merging: every knob and statistic (Linux's names)");
@@ -97,6 +97,16 @@ void show_mem(Monitor_host& host, Monitor_out& out) {
   for (usize i = 0; i < n; ++i) {
     Monitor_vm_info vm;
     if (host.vm_info(i, vm)) configured_mib += vm.memory_mib;
+  }
+  // Which paging each VM uses, and what shadow paging costs it.
+  for (usize i = 0; i < n; ++i) {
+    Monitor_vm_info vm;
+    if (!host.vm_info(i, vm)) continue;
+    if (vm.shadow_paging)
+      out.line("paging vm {} ({}): shadow, {} shadow table pages (peak {}, budget {})", vm.id, vm.name,
+               vm.shadow_table_pages, vm.shadow_table_peak, vm.shadow_table_budget);
+    else
+      out.line("paging vm {} ({}): ept", vm.id, vm.name);
   }
   const u64 host_kib = s.managed_frames * kib_per_frame;
   if (host_kib == 0) {

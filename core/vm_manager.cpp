@@ -207,6 +207,13 @@ bool Vm_manager::vm_info(usize index, Monitor_vm_info& out) {
       out.current_mib = (b.memory_pages - min_pages(b.actual_pages, b.memory_pages)) / pages_per_mib;
   }
   out.populated_kib = vm.populated_bytes() / KiB;
+  if (const Shadow_mmu* s = vm.shadow()) {
+    const Shadow_stats st = s->stats();
+    out.shadow_paging = true;
+    out.shadow_table_pages = st.table_pages;
+    out.shadow_table_peak = st.table_pages_peak;
+    out.shadow_table_budget = s->config().max_table_pages;
+  }
   out.exits = vm.vcpu().stats.total;
   if (merger_) out.merging_kib = merger_->merging_pages(vm.id()) * (page_size_4k / KiB);
   if (e.scheduled) {

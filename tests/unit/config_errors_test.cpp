@@ -78,13 +78,13 @@ TEST(ConfigErrors, ControlCharactersAndLoneCarriageReturns) {
 TEST(ConfigErrors, UnknownKeys) {
   EXPECT_THAT(config_errors("loglevel = info\n"),
               ElementsAre("hv.cfg:1:1: unknown key \"loglevel\" (global keys: log_level, console, quantum_us, on_all_stopped, "
-                          "auto_balloon, ksm_KNOB)"));
+                          "auto_balloon, shadow_paging, shadow_pages, ksm_KNOB)"));
   EXPECT_THAT(vm_line_errors("  memroy = 8"),
               ElementsAre("hv.cfg:4:3: unknown key \"memroy\" (VM keys: memory, memory_current, image, cpus, paging, "
                           "args, expect, autostart, merge)"));
   EXPECT_THAT(config_errors("Log-Level = info\n"),
               ElementsAre("hv.cfg:1:1: unknown key \"Log-Level\" (global keys: log_level, console, quantum_us, on_all_stopped, "
-                          "auto_balloon, ksm_KNOB)"));
+                          "auto_balloon, shadow_paging, shadow_pages, ksm_KNOB)"));
 }
 
 TEST(ConfigErrors, KeysInTheWrongPlace) {
@@ -272,11 +272,21 @@ TEST(ConfigErrors, CpuLists) {
               ElementsAre("hv.cfg:4:10: expected a CPU list like 0-3 or 0,2 (CPUs 0..63) or any, got nothing"));
 }
 
-TEST(ConfigErrors, PagingShadowIsRefusedClearly) {
+TEST(ConfigErrors, PagingModesAndTheShadowBudget) {
   const auto p = parse_text(in_vm("paging = shadow"));
-  EXPECT_THAT(p.messages, ElementsAre("hv.cfg:4:10: paging = shadow is not implemented yet; use ept"));
-  EXPECT_FALSE(p.vm(0).valid);
+  EXPECT_TRUE(p.messages.empty());
+  EXPECT_TRUE(p.vm(0).valid);
+  EXPECT_EQ(p.vm(0).paging, Paging_mode::shadow);
   EXPECT_THAT(vm_line_errors("paging = npt"), ElementsAre("hv.cfg:4:10: expected a paging mode (ept or shadow), got \"npt\""));
+  EXPECT_THAT(config_errors("shadow_pages = 8\n"),
+              ElementsAre("hv.cfg:1:16: expected a number of shadow table pages per VM (16..2048), got \"8\""));
+  EXPECT_THAT(config_errors("shadow_pages = 4096\n"),
+              ElementsAre("hv.cfg:1:16: expected a number of shadow table pages per VM (16..2048), got \"4096\""));
+  EXPECT_THAT(config_errors("shadow_paging = maybe\n"), testing::SizeIs(1));
+  const auto g = parse_text("shadow_paging = on\nshadow_pages = 64\n[vm a]\nmemory = 2\nimage = a\n");
+  EXPECT_TRUE(g.ok);
+  EXPECT_TRUE(g.config->globals.shadow_paging);
+  EXPECT_EQ(g.config->globals.shadow_pages, 64u);
 }
 
 TEST(ConfigErrors, Expectations) {
@@ -323,7 +333,7 @@ TEST(ConfigErrors, MissingRequiredKeysPointAtTheHeader) {
 TEST(ConfigErrors, OnlyTheBadVmIsInvalid) {
   const auto p = parse_text(
       "[vm good1]\nmemory=2\nimage=a\n"
-      "[vm bad]\nmemory=2\nimage=b\ncpus = 99\npaging = shadow\n"
+      "[vm bad]\nmemory=2\nimage=b\ncpus = 99\npaging = npt\n"
       "[vm good2]\nmemory=4\nimage=c\n");
   EXPECT_FALSE(p.ok);
   ASSERT_EQ(p.config->vm_count, 3u);
@@ -352,7 +362,7 @@ TEST(ConfigErrors, TheListIsBoundedAndCountsWhatItDropped) {
   EXPECT_EQ(p.config->diagnostics_dropped, 8u);
   EXPECT_EQ(p.config->error_count(), 40u);
   EXPECT_EQ(p.messages.back(), "hv.cfg:32:1: unknown key \"nonsense31\" (global keys: log_level, console, quantum_us, "
-                               "on_all_stopped, auto_balloon, ksm_KNOB)");
+                               "on_all_stopped, auto_balloon, shadow_paging, shadow_pages, ksm_KNOB)");
 }
 
 TEST(ConfigErrors, LongValuesAreCutInMessages) {

@@ -187,7 +187,7 @@ TEST(ConfigParse, Utf8ByteOrderMarkIsSkipped) {
   // Columns on line 1 count from after the mark.
   EXPECT_THAT(config_errors("\xEF\xBB\xBFoops = 1\n"),
               ElementsAre("hv.cfg:1:1: unknown key \"oops\" (global keys: log_level, console, quantum_us, on_all_stopped, "
-                          "auto_balloon, ksm_KNOB)"));
+                          "auto_balloon, shadow_paging, shadow_pages, ksm_KNOB)"));
 }
 
 TEST(ConfigParse, QuotedValuesAndTheirEscapes) {

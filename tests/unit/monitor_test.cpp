@@ -80,6 +80,10 @@ TEST_F(MonitorTest, InfoMemShowsFramesOrdersUsesOwnersAndOvercommit) {
   s.used_by_owner[2] = 578;
   s.used_by_owner[5] = 1;          // a VM that is gone but still owns a frame
   s.used_by_owner[frame_owner_slots] = 4;
+  host.vms[1].info.shadow_paging = true;
+  host.vms[1].info.shadow_table_pages = 37;
+  host.vms[1].info.shadow_table_peak = 40;
+  host.vms[1].info.shadow_table_budget = 512;
   EXPECT_THAT(run("info mem"),
               ElementsAre("frames: managed 32768 (128 MiB), metadata 70, free 20000 (cached 12), used 12698",
                           "free blocks by order 0-9: 3 0 0 0 0 0 0 0 0 2",
@@ -90,6 +94,9 @@ TEST_F(MonitorTest, InfoMemShowsFramesOrdersUsesOwnersAndOvercommit) {
                           "used by owner vm 2 (memtest2): 578",
                           "used by owner vm 5 (gone): 1",
                           "used by owner vm 64+: 4",
+                          "paging vm 1 (memtest1): ept",
+                          "paging vm 2 (memtest2): shadow, 37 shadow table pages (peak 40, budget 512)",
+                          "paging vm 3 (hello): ept", "paging vm 7 (2): ept",
                           // 64 + 128 + 16 + 8 = 216 MiB on 128 MiB: 1.6875 -> 1.69
                           "overcommit: VM memory 216 MiB on 128 MiB of host RAM: ratio 1.69"));
 }
