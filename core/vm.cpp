@@ -185,9 +185,12 @@ void Vm::finish() {
   else
     log_info("vm", "{}: stopped: {}", name(), vcpu_stop_kind_name(stop.kind));
   log_exit_stats(vcpu_);
-  log_info("vm", "{}: memory: {} KiB populated ({} x 4 KiB, {} x 2 MiB), {} EPT table pages, {} EPT violations",
-           name(), final_memory_.populated_bytes() / KiB, final_memory_.frames_4k, final_memory_.frames_2m,
-           final_memory_.table_pages, final_memory_.violations);
+  // Under shadow paging the EPT is the guest-physical map only (the CPU does not walk it), and
+  // its "violations" are the page faults that reached it.
+  log_info("vm", "{}: memory: {} KiB populated ({} x 4 KiB, {} x 2 MiB), {} EPT table pages, {} {}", name(),
+           final_memory_.populated_bytes() / KiB, final_memory_.frames_4k, final_memory_.frames_2m,
+           final_memory_.table_pages, final_memory_.violations,
+           shadow() ? "guest-physical map lookups" : "EPT violations");
   if (const Shadow_mmu* s = shadow()) {
     const Shadow_stats st = s->stats();
     log_info("vm", "{}: shadow paging: {} table pages at the end (peak {} of {}), {} page faults ({} the guest's own, "

@@ -108,7 +108,6 @@ Shadow_fault Shadow_mmu::page_fault(Gva gva, Guest_access access) {
   Spinlock_guard guard(memory_.lock_);
   ++stats_.faults;
   Shadow_fault out;
-  bool dropped = false;
   // Each restart follows a change that freed tables (the budget, a guest table's shadow dropped):
   // a few are enough; more means the fault cannot make progress.
   for (int attempt = 0; attempt < 6; ++attempt) {
@@ -138,7 +137,7 @@ Shadow_fault Shadow_mmu::page_fault(Gva gva, Guest_access access) {
       out.gpa = w.fault_gpa;
       return out;
     }
-    switch (fill(gva, access, w, out, dropped)) {
+    switch (fill(gva, access, w, out)) {
     case Fill::done: out.kind = Shadow_fault_kind::fixed; return out;
     case Fill::failed: return out;
     case Fill::restart: continue;
@@ -198,7 +197,7 @@ u64 Shadow_mmu::leaf_value(const Walk_result& w, Guest_access access, Hpa hpa, b
   return v;
 }
 
-Shadow_mmu::Fill Shadow_mmu::fill(Gva gva, Guest_access access, const Walk_result& w, Shadow_fault& out, bool& dropped) {
+Shadow_mmu::Fill Shadow_mmu::fill(Gva gva, Guest_access access, const Walk_result& w, Shadow_fault& out) {
   const Gpa gpa = w.gpa;
   const Violation_result v = memory_.handle_violation_locked(gpa, Ept_access{true, access.write, access.fetch});
   switch (v.action) {
@@ -272,7 +271,6 @@ Shadow_mmu::Fill Shadow_mmu::fill(Gva gva, Guest_access access, const Walk_resul
     }
     tracked = false;
   }
-  (void)dropped;
   const Hpa hpa(t->hpa.value() & ~(page_size_4k - 1));
   set_leaf(page, pte::index(gva.value(), 1), leaf_value(w, access, hpa, map_writable, tracked, false), target << 1);
   if (step) {

@@ -207,7 +207,7 @@ private:
 
   // ---- faults (shadow_mmu.cpp) ----
   enum class Fill : u8 { done, restart, failed };
-  Fill fill(Gva gva, Guest_access access, const Walk_result& w, Shadow_fault& out, bool& dropped);
+  Fill fill(Gva gva, Guest_access access, const Walk_result& w, Shadow_fault& out);
   u32 child_of(u32 page, unsigned index, u8 level, u64 guest_gfn, bool direct, Fill& status);
   u64 leaf_value(const Walk_result& w, Guest_access access, Hpa hpa, bool map_writable, bool tracked_target,
                  bool large) const;
