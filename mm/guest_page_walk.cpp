@@ -27,7 +27,7 @@ constexpr unsigned max_restarts = 8;
 
 constexpr u64 bit_range(unsigned high, unsigned low) { return ((~u64{0}) >> (63 - high)) & ~((u64{1} << low) - 1); }
 
-// Physical-address bits 51:MAXPHYADDR, reserved in every entry. MAXPHYADDR is at most 52.
+// Physical-address bits 51:MAXPHYADDR, reserved in every entry (MAXPHYADDR taken as 12..52).
 u64 above_max_phys(const Guest_paging_mode& mode) {
   return mode.max_phys_addr_bits >= 52 ? 0 : bit_range(51, mode.max_phys_addr_bits < 12 ? 12 : mode.max_phys_addr_bits);
 }
