@@ -175,14 +175,11 @@ u32 Shadow_mmu::child_of(u32 page, unsigned index, u8 level, u64 guest_gfn, bool
 u64 Shadow_mmu::leaf_value(const Walk_result& w, Guest_access access, Hpa hpa, bool map_writable, bool tracked_target,
                            bool large) const {
   u64 v = (hpa.value() & pte::address_mask) | pte::P | pte::A;
-  bool writable = w.writable && map_writable && !tracked_target && w.dirty;
-  bool user = w.user;
-  // CR0.WP = 0: a supervisor write to a page the guest maps read-only succeeds. The shadow leaf
-  // becomes writable and supervisor-only; a later user access faults and maps it back.
-  if (!w.writable && !mode_.wp && access.write && !access.user && map_writable && !tracked_target && w.dirty) {
-    writable = true;
-    user = false;
-  }
+  // CR0.WP = 0 and a supervisor write to a page the guest maps read-only: writable for the one
+  // instruction that writes (fill() single-steps it), so that no other access gains the right.
+  const bool wp0_write = !w.writable && !mode_.wp && access.write && !access.user;
+  const bool writable = (w.writable || wp0_write) && map_writable && !tracked_target && w.dirty;
+  const bool user = w.user;
   if (writable) v |= pte::RW | pte::D;
   if (user) v |= pte::US;
   if (!w.executable) v |= pte::NX;
@@ -240,7 +237,8 @@ Shadow_mmu::Fill Shadow_mmu::fill(Gva gva, Guest_access access, const Walk_resul
     const u64 e = table(page)[index];
     const bool has_table = present(e) && !(e & pte::PS);
     const bool map_large = t->leaf.size != Page_size::size_4k;
-    if (!has_table && map_large && !range_tracked(base_2m >> page_shift, 512)) {
+    const bool wp0_write = access.write && !w.writable;  // single-stepped: 4 KiB only
+    if (!has_table && map_large && !wp0_write && !range_tracked(base_2m >> page_shift, 512)) {
       const Hpa frame(t->leaf.hpa.value() + (base_2m - t->leaf.gpa.value()));
       set_leaf(page, index, leaf_value(w, access, frame, map_writable, false, true), (base_2m >> page_shift) << 1 | 1);
       ++stats_.fills;
@@ -259,25 +257,31 @@ Shadow_mmu::Fill Shadow_mmu::fill(Gva gva, Guest_access access, const Walk_resul
   // if the path to it goes through one of its own shadows, it is writable for one instruction.
   bool tracked = gfn_tracked(target);
   const bool guest_may_write = w.writable || (!mode_.wp && !access.user);
-  bool step = false;
+  // A supervisor write the guest allows only because CR0.WP = 0: one instruction, then the leaf goes.
+  bool step = access.write && !w.writable;
+  bool step_table = false;
   if (access.write && tracked && guest_may_write) {
     bool on_path = false;
     for (u32 p = page; p != none; p = pages_[p].parent)
       if (!pages_[p].direct && pages_[p].guest_gfn == target) on_path = true;
     if (on_path) {
-      step = true;
+      step = step_table = true;
     } else {
       drop_shadows_of(target);  // frees no table of this path (its tables all shadow other GFNs)
     }
     tracked = false;
   }
   const Hpa hpa(t->hpa.value() & ~(page_size_4k - 1));
-  set_leaf(page, pte::index(gva.value(), 1), leaf_value(w, access, hpa, map_writable, tracked, false), target << 1);
+  const unsigned index = pte::index(gva.value(), 1);
+  set_leaf(page, index, leaf_value(w, access, hpa, map_writable, tracked, false), target << 1);
   if (step) {
-    ++stats_.table_writes;
+    if (step_table) ++stats_.table_writes;
     ++stats_.single_steps;
     stepping_ = true;
+    step_table_ = step_table;
     step_gfn_ = target;
+    step_page_ = page;
+    step_index_ = index;
     out.kind = Shadow_fault_kind::single_step;
     out.gpa = gpa;
     return Fill::failed;
@@ -291,10 +295,18 @@ void Shadow_mmu::end_single_step() {
   Spinlock_guard guard(memory_.lock_);
   if (!stepping_) return;
   stepping_ = false;
-  // The table changed under its shadows: they go (the writable leaf below them with them), and
-  // the next fault through it builds them again from what the guest wrote.
-  drop_shadows_of(step_gfn_);
-  --stats_.table_writes;  // counted once, at the fault
+  // The leaf made writable for the step goes (if the step's faults did not recycle it already).
+  const Page& p = pages_[step_page_];
+  if (p.table && p.meta && meta_keys(step_page_)[step_index_] == static_cast<u32>(step_gfn_ << 1)) {
+    clear_leaf(step_page_, step_index_);
+    request_flush();
+  }
+  // A table write: the table changed under its shadows, which go too; the next fault through it
+  // builds them again from what the guest wrote.
+  if (step_table_) {
+    drop_shadows_of(step_gfn_);
+    --stats_.table_writes;  // counted once, at the fault
+  }
 }
 
 // ---- self-check (tests) ----
@@ -332,7 +344,10 @@ const char* Shadow_mmu::check_tree(u32 page, u64 gva_base, u64 cr3) const {
     // its rights, and the map must give the same frame.
     Table_memory inner(self);
     Read_only_tables ro(inner);
-    const Walk_result w = walk_guest_page_tables(ro, cr3, Gva(gva), Guest_access{}, mode_);
+    // A supervisor read with RFLAGS.AC = 1: allowed on every present page, SMAP included.
+    Guest_access probe;
+    probe.ac = true;
+    const Walk_result w = walk_guest_page_tables(ro, cr3, Gva(gva), probe, mode_);
     const u64 key = meta_keys(page)[i];
     const u64 gfn = key >> 1;
     if (w.status != Walk_status::ok) return "a shadow leaf maps an address the guest's tables do not";

@@ -132,6 +132,12 @@ public:
   // A #PF exit at `gva` for `access`.
   [[nodiscard]] Shadow_fault page_fault(Gva gva, Guest_access access);
 
+  // Before the vCPU enters again after a flush request (its own CPU, no lock held): the guest
+  // tables whose guest-physical page changed under them (a ballooned or reported page table)
+  // lose their shadows now. The listener, on any CPU, only notes them: freeing shadow tables there
+  // could free a table the vCPU's CPU is still walking.
+  void before_entry();
+
   // The instruction of a single_step fault ran: the table it wrote loses its shadows.
   void end_single_step();
   [[nodiscard]] bool single_stepping() const { return stepping_; }
@@ -231,7 +237,14 @@ private:
   u64 guest_cr3_ = 0;
   u64 clock_ = 0;
   Shadow_stats stats_;
-  u64 step_gfn_ = 0;            // the table written during a single step
+  static constexpr u32 max_pending = 32;
+  u64 pending_gfns_[max_pending] = {};  // tracked GFNs whose page the map changed (before_entry)
+  u32 pending_count_ = 0;
+  bool pending_all_ = false;    // more than max_pending: every root is cleared instead
+  u64 step_gfn_ = 0;            // the page written during a single step
+  u32 step_page_ = 0;           // the shadow table and entry of its writable leaf
+  unsigned step_index_ = 0;
+  bool step_table_ = false;     // the page is a tracked guest table
   bool stepping_ = false;
   bool initialized_ = false;
 };

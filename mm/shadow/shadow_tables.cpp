@@ -331,6 +331,27 @@ void Shadow_mmu::translation_changed(Gpa gpa, u64 bytes) {
   const u64 count = (bytes + page_size_4k - 1) / page_size_4k;
   for (u64 g = first; g < first + count; ++g) clear_key(g << 1);
   for (u64 g = first & ~u64{511}; g < first + count; g += 512) clear_key(g << 1 | 1);
+  // A guest table whose page went (ballooned, reported) or moved (merged, unshared): its shadows
+  // were built from the old contents. Noted here, dropped on the vCPU's CPU before it enters.
+  if (!range_tracked(first, count)) return;
+  for (u64 g = first; g < first + count && !pending_all_; ++g) {
+    if (!gfn_tracked(g)) continue;
+    if (pending_count_ == max_pending) pending_all_ = true;
+    else pending_gfns_[pending_count_++] = g;
+  }
+  request_flush();
+}
+
+void Shadow_mmu::before_entry() {
+  Spinlock_guard guard(memory_.lock_);
+  if (pending_all_) {
+    for (u32 s = 0; s < config_.max_roots; ++s)
+      if (roots_[s].page != none) clear_root(roots_[s].page);
+  } else {
+    for (u32 i = 0; i < pending_count_; ++i) drop_shadows_of(pending_gfns_[i]);
+  }
+  pending_all_ = false;
+  pending_count_ = 0;
 }
 
 u32 Shadow_mmu::root_vpids(u16* out, u32 capacity) const {
