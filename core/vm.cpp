@@ -92,6 +92,7 @@ void Vm::reset_vcpu_state() {
   vcpu_.stop = Vcpu_stop{};
   vcpu_.pending_event.reset();
   vcpu_.deferred_event.reset();
+  vcpu_.cr2_pending = false;
   vcpu_.halted = false;
   vcpu_.yield = Vcpu_yield::none;
   vcpu_.xcr0 = 1;
@@ -194,7 +195,7 @@ void Vm::finish() {
   if (const Shadow_mmu* s = shadow()) {
     const Shadow_stats st = s->stats();
     log_info("vm", "{}: shadow paging: {} table pages at the end (peak {} of {}), {} page faults ({} the guest's own, "
-             "{} entries built, {} of them 2 MiB), {} guest table writes, {} CR3 loads ({} cached roots), {} recycles",
+             "{} entries built, {} of them 2 MiB), {} guest table writes, {} CR3 loads ({} found their root cached), {} recycles",
              name(), st.table_pages, st.table_pages_peak, s->config().max_table_pages, st.faults, st.guest_faults,
              st.fills, st.large_fills, st.table_writes, st.cr3_loads, st.root_hits, st.recycles);
   }

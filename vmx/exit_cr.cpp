@@ -7,6 +7,7 @@
 #include "arch/x86/vmcs_fields.hpp"
 #include "vmx/exit_handler.hpp"
 #include "vmx/exit_qualification.hpp"
+#include "vmx/guest_cpuid.hpp"
 #include "vmx/guest_paging.hpp"
 
 namespace hv {
@@ -40,6 +41,8 @@ Exit_action write_cr4(Exit_context& ctx, u64 value) {
   // as on the bare CPU, rather than a shadow claiming a feature the real CR4 lacks.
   if (value & ~ctx.vcpu.cr4_fixed.may_be_one) return inject_gp(ctx);
   if (long_mode_active(ctx) && !(value & cr4_bit::PAE)) return inject_gp(ctx);
+  // PCIDE where the guest's CPUID does not offer PCID (shadow paging hides it): #GP, as the CPU.
+  if ((value & cr4_bit::PCIDE) && ctx.vcpu.cpuid && !ctx.vcpu.cpuid->config().pcid) return inject_gp(ctx);
   ctx.vmcs.write(vmcs::CR4_READ_SHADOW, value);
   ctx.vmcs.write(vmcs::GUEST_CR4, apply_fixed(value, ctx.vcpu.cr4_fixed));
   if (ctx.vcpu.paging) ctx.vcpu.paging->paging_controls_changed(ctx);  // SMEP, SMAP, PGE, ...

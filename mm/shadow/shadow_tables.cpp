@@ -56,6 +56,11 @@ bool Shadow_mmu::init() {
   for (u32 i = 0; i < gfn_buckets; ++i) gfn_heads_[i] = none;
   for (auto& r : roots_) r = Root{};
   in_use_ = 0;
+  current_ = 0;
+  stats_ = Shadow_stats{};  // per run of the VM, like its other counters
+  pending_count_ = 0;
+  pending_all_ = false;
+  stepping_ = false;
   initialized_ = true;
   Spinlock_guard guard(memory_.lock_);
   memory_.ept_.set_listener(this);
