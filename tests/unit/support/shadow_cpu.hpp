@@ -8,10 +8,11 @@
 // Shadow_mmu::page_fault when that walk faults and acts on the answer (fixed: walk again, a few
 // times at most; single_step: the one access with the page writable, then end_single_step();
 // anything else ends the access), and finally reads or writes the host bytes.
-// An optional TLB (per VPID, 4 KiB entries) keeps the translations of successful walks and is
-// flushed only where the real vCPU flushes (every exit without VPIDs; with VPIDs: the roots' VPIDs
-// when flush_request moved, a new root's VPID on needs_flush, one address on each #PF), so a
-// missing flush request shows as a stale translation.
+// Whenever flush_request has moved, the vCPU calls Shadow_mmu::before_entry() before it runs the
+// guest again, as vmx/shadow_paging.cpp does. An optional TLB (per VPID, 4 KiB entries) keeps the
+// translations of successful walks and is flushed only where the real vCPU flushes (every exit
+// without VPIDs; with VPIDs: the roots' VPIDs when flush_request moved, a new root's VPID on
+// needs_flush, one address on each #PF), so a missing flush request shows as a stale translation.
 // The reference is the walker over the GUEST tables (guest-physical, read with copy_from_guest,
 // never written): run() judges the access there first, then does it on the shadow and compares
 // the outcome (fault and error code, #GP, outside RAM, MMIO, or the GPA) and the bytes (the host
@@ -175,6 +176,22 @@ public:
     vm_exit();
   }
   [[nodiscard]] const Shadow_root& root() const { return root_; }
+  // Before the guest runs again: when flush_request moved (here, or on another CPU, which kicks
+  // the vCPU out of guest mode), the vCPU does what Shadow_paging::flush_requested does: the
+  // MMU's before_entry(), then a flush of its roots' VPIDs (of everything without VPIDs).
+  void kick() {
+    const u64 now = flush_.load();
+    if (now == seen_flush_) return;
+    mmu_.before_entry();
+    seen_flush_ = flush_.load();
+    if (!root_.vpid) {
+      tlb_.clear();
+      return;
+    }
+    u16 vpids[shadow_max_roots];
+    const u32 n = mmu_.root_vpids(vpids, shadow_max_roots);
+    for (u32 i = 0; i < n; ++i) flush_vpid(vpids[i]);
+  }
   [[nodiscard]] u64 tlb_entries() const { return tlb_.size(); }
 
   // The CPU's walk of the shadow tables for `gva` (no TLB, no exit).
@@ -191,7 +208,7 @@ public:
   // The guest's access of `size` bytes (1..8, within one page) at `gva`; a write stores `value`.
   Access_outcome access(u64 gva, Guest_access a, unsigned size = 1, u64 value = 0) {
     Access_outcome o;
-    kicked();
+    kick();
     for (int round = 0; round < 8; ++round) {
       u64 hpa = 0;
       const Walk_status s = translate(gva, a, hpa, o.tlb_hit);
@@ -255,10 +272,14 @@ public:
       want_gpa = r.fault_gpa.value();
       break;
     }
-    char where[160];
-    std::snprintf(where, sizeof(where), " [gva %#llx %s%s%s size %u; cr3 %#llx]", static_cast<unsigned long long>(gva),
-                  a.user ? "user " : "", a.write ? "write" : a.fetch ? "fetch" : "read", a.ac ? " ac" : "", size,
-                  static_cast<unsigned long long>(mmu_.guest_cr3()));
+    char where[200];
+    const Guest_paging_mode& m = mmu_.mode();
+    std::snprintf(where, sizeof(where), " [gva %#llx %s%s%s%s size %u; cr3 %#llx; mode%s%s%s%s%s%s%s]",
+                  static_cast<unsigned long long>(gva), a.user ? "user " : "", a.implicit_supervisor ? "implicit " : "",
+                  a.write ? "write" : a.fetch ? "fetch" : "read", a.ac ? " ac" : "", size,
+                  static_cast<unsigned long long>(mmu_.guest_cr3()), m.wp ? " wp" : "", m.nxe ? " nxe" : "",
+                  m.smep ? " smep" : "", m.smap ? " smap" : "", m.page_1g ? " 1g" : "", o.tlb_hit ? "; TLB hit" : "",
+                  o.stepped ? "; single step" : "");
     if (!o.harness.empty()) return o.harness + where;
     char why[256];
     if (o.kind != want) {
@@ -293,7 +314,57 @@ public:
     return "";
   }
 
+  // The current root's shadow leaves, read as the CPU reads them, against the guest's tables and
+  // the map, independently of Shadow_mmu::check(): each leaf's address must translate in the
+  // guest's tables (a supervisor read with RFLAGS.AC, which every mode allows), with A set along
+  // the guest's walk, to the GPA whose frame the leaf maps; U/S, R/W and execute no wider than the
+  // guest's (R/W only over a dirty guest page and a writable frame; under WP = 0 a read-only guest
+  // page may be writable for the supervisor only). "" when every leaf agrees.
+  std::string audit() {
+    audited_leaves_ = 0;
+    return audit_table(root_.table.value(), 4, 0, true, true, false);
+  }
+  [[nodiscard]] u64 audited_leaves() const { return audited_leaves_; }
+
 private:
+  std::string audit_table(u64 table, unsigned level, u64 base, bool rw, bool us, bool nx) {
+    for (unsigned i = 0; i < 512; ++i) {
+      const u64 e = *dm_.ptr<u64>(Hpa(table + 8 * i)) & ~shadow_ignored_bits;
+      if (!(e & x86::pte::P)) continue;
+      u64 va = base | u64{i} << (12 + 9 * (level - 1));
+      if (level == 4 && i >= 256) va |= 0xFFFF'0000'0000'0000;
+      const bool w = rw && (e & x86::pte::RW), u = us && (e & x86::pte::US), x = nx || (e & x86::pte::NX);
+      if (level > 1 && !(e & x86::pte::PS)) {
+        if (frames_ && !frames_->is_outstanding(Hpa(e & x86::pte::address_mask))) return "a shadow link to a freed frame";
+        std::string why = audit_table(e & x86::pte::address_mask, level - 1, va, w, u, x);
+        if (!why.empty()) return why;
+        continue;
+      }
+      const u64 span = x86::pte::entry_span(level);
+      const u64 frame = e & x86::pte::address_mask & ~(span - 1);
+      for (const u64 off : {u64{0}, span / 2 + page_size_4k, span - page_size_4k}) {
+        if (off >= span) continue;
+        ++audited_leaves_;
+        Guest_view view(mem_);
+        const Walk_result r =
+            walk_guest_page_tables(view, mmu_.guest_cr3(), Gva(va + off), Guest_access{.ac = true}, mmu_.mode());
+        char where[96];
+        std::snprintf(where, sizeof(where), " [gva %#llx, shadow leaf %#llx]", static_cast<unsigned long long>(va + off),
+                      static_cast<unsigned long long>(e));
+        if (r.status != Walk_status::ok) return "a shadow leaf maps what the guest's tables do not" + std::string(where);
+        if (view.updates) return "a shadow leaf under guest entries with A clear" + std::string(where);
+        const auto t = mem_.ept().translate(r.gpa);
+        if (!t || t->hpa.value() != frame + off) return "a shadow leaf maps another frame than the map" + std::string(where);
+        if (u && !r.user) return "a shadow leaf gives user access the guest does not" + std::string(where);
+        if (!x && !r.executable) return "a shadow leaf is executable where the guest's is not" + std::string(where);
+        if (w && !r.writable && (mmu_.mode().wp || u)) return "a shadow leaf is writable where the guest's is not" + std::string(where);
+        if (w && !r.dirty) return "a shadow leaf is writable over a clean guest page" + std::string(where);
+        if (w && !has_rights(t->leaf.attrs.rights, Ept_rights::write)) return "a shadow leaf is writable over a read-only frame" + std::string(where);
+      }
+    }
+    return "";
+  }
+
   struct Tlb_entry {
     u64 hpa_page;
     Walk_result rights;
@@ -307,25 +378,8 @@ private:
   }
   // A VM exit ended and the guest is entered again.
   void vm_exit() {
-    if (!root_.vpid) {
-      tlb_.clear();  // VPIDs off: every entry and exit flushes
-      seen_flush_ = flush_.load();
-      return;
-    }
-    kicked();
-  }
-  // flush_request moved (here or on another CPU, which kicks the vCPU): its roots' VPIDs go.
-  void kicked() {
-    const u64 now = flush_.load();
-    if (now == seen_flush_) return;
-    seen_flush_ = now;
-    if (!root_.vpid) {
-      tlb_.clear();
-      return;
-    }
-    u16 vpids[shadow_max_roots];
-    const u32 n = mmu_.root_vpids(vpids, shadow_max_roots);
-    for (u32 i = 0; i < n; ++i) flush_vpid(vpids[i]);
+    kick();
+    if (!root_.vpid) tlb_.clear();  // VPIDs off: every entry and exit flushes
   }
   void flush_vpid(u16 vpid) {
     for (auto it = tlb_.begin(); it != tlb_.end();) it = it->first.first == vpid ? tlb_.erase(it) : std::next(it);
@@ -372,6 +426,7 @@ private:
   const Test_frames* frames_;
   bool use_tlb_;
   u64 seen_flush_;
+  u64 audited_leaves_ = 0;
   Shadow_root root_;
   std::map<std::pair<u16, u64>, Tlb_entry> tlb_;
 };
