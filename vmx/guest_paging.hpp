@@ -9,6 +9,7 @@
 //   - the TLB flush another CPU asked for (vmx/ept_tlb_sync.hpp): INVEPT, or INVVPID of the roots.
 #pragma once
 #include "arch/x86/types.hpp"
+#include <atomic>
 
 namespace hv {
 
@@ -41,8 +42,13 @@ public:
   // After the guest state was written: the guest starts with `start`. False: no memory (logged by
   // the caller; the VM does not run).
   [[nodiscard]] virtual bool start(Vcpu& vcpu, Vmcs_access& vmcs, const Guest_start_state& start, Tlb_control& tlb) = 0;
-  // Before VM entry, when a flush was requested since the last one (on this vCPU's CPU).
+  // Before VM entry, when a flush was requested since the last one (on this vCPU's CPU, after it
+  // published that it enters: must take no lock another CPU may hold while waiting for it).
   virtual void flush_requested(Tlb_control& tlb) = 0;
+  // Work the paging asked for by setting entry_work, done on the vCPU's CPU before it publishes
+  // that it enters (it may take locks). Shadow paging: tables whose page changed lose their shadows.
+  virtual void before_entry() {}
+  std::atomic<bool> entry_work{false};
   // The exits of shadow paging. EPT never enables them; reaching them there stops the vCPU.
   virtual Exit_action page_fault(Exit_context& ctx, u64 gva, u32 error_code) = 0;
   virtual Exit_action mov_to_cr3(Exit_context& ctx, u64 value) = 0;

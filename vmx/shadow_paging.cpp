@@ -63,7 +63,6 @@ bool Shadow_paging::start(Vcpu&, Vmcs_access& vmcs, const Guest_start_state& sta
 }
 
 void Shadow_paging::flush_requested(Tlb_control& tlb) {
-  mmu_.before_entry();  // shadows of guest tables whose page changed go first
   u16 vpids[shadow_max_roots];
   const u32 n = mmu_.root_vpids(vpids, shadow_max_roots);
   for (u32 i = 0; i < n; ++i) tlb.flush_vpid(vpids[i]);

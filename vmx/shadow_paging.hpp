@@ -25,12 +25,13 @@ class Shadow_paging final : public Guest_paging {
 public:
   Shadow_paging(Guest_memory& memory, Frame_source& frames, Direct_map direct_map, const Shadow_paging_config& config,
                 std::atomic<u64>* flush_request)
-      : mmu_(memory, frames, direct_map, config.mmu, flush_request), config_(config) {}
+      : mmu_(memory, frames, direct_map, config.mmu, flush_request, &entry_work), config_(config) {}
 
   [[nodiscard]] Paging_kind kind() const override { return Paging_kind::shadow; }
   void adjust_controls(Vcpu_controls& c) const override;
   [[nodiscard]] bool start(Vcpu& vcpu, Vmcs_access& vmcs, const Guest_start_state& start, Tlb_control& tlb) override;
   void flush_requested(Tlb_control& tlb) override;
+  void before_entry() override { mmu_.before_entry(); }
   Exit_action page_fault(Exit_context& ctx, u64 gva, u32 error_code) override;
   Exit_action mov_to_cr3(Exit_context& ctx, u64 value) override;
   [[nodiscard]] u64 guest_cr3(Exit_context& ctx) override;

@@ -114,7 +114,7 @@ struct Shadow_root {
 class Shadow_mmu final : public Ept_change_listener {
 public:
   Shadow_mmu(Guest_memory& memory, Frame_source& frames, Direct_map direct_map, const Shadow_config& config,
-             std::atomic<u64>* flush_request);
+             std::atomic<u64>* flush_request, std::atomic<bool>* entry_work = nullptr);
   ~Shadow_mmu() { destroy(); }
   Shadow_mmu(const Shadow_mmu&) = delete;
   Shadow_mmu& operator=(const Shadow_mmu&) = delete;
@@ -132,10 +132,11 @@ public:
   // A #PF exit at `gva` for `access`.
   [[nodiscard]] Shadow_fault page_fault(Gva gva, Guest_access access);
 
-  // Before the vCPU enters again after a flush request (its own CPU, no lock held): the guest
-  // tables whose guest-physical page changed under them (a ballooned or reported page table)
-  // lose their shadows now. The listener, on any CPU, only notes them: freeing shadow tables there
-  // could free a table the vCPU's CPU is still walking.
+  // Before the vCPU enters again, when `entry_work` was set (its own CPU, in VMX root, before it
+  // publishes that it enters: this takes the memory's lock, whose holder may be waiting for the
+  // vCPU to leave guest mode): the guest tables whose guest-physical page changed under them (a
+  // ballooned or reported page table) lose their shadows now. The listener, on any CPU, only notes
+  // them: freeing shadow tables there could free a table the vCPU's CPU is still walking.
   void before_entry();
 
   // The instruction of a single_step fault ran: the table it wrote loses its shadows.
@@ -224,6 +225,7 @@ private:
   Direct_map direct_map_;
   Shadow_config config_;
   std::atomic<u64>* flush_request_;
+  std::atomic<bool>* entry_work_;
   Guest_paging_mode mode_;
   Page* pages_ = nullptr;       // config_.max_table_pages entries
   u32* rmap_heads_ = nullptr;   // rmap_buckets

@@ -26,8 +26,9 @@ u32 child_index(u64 e) { return static_cast<u32>((e & sp_index_mask) >> sp_index
 } // namespace
 
 Shadow_mmu::Shadow_mmu(Guest_memory& memory, Frame_source& frames, Direct_map direct_map, const Shadow_config& config,
-                       std::atomic<u64>* flush_request)
-    : memory_(memory), frames_(frames), direct_map_(direct_map), config_(config), flush_request_(flush_request) {
+                       std::atomic<u64>* flush_request, std::atomic<bool>* entry_work)
+    : memory_(memory), frames_(frames), direct_map_(direct_map), config_(config), flush_request_(flush_request),
+      entry_work_(entry_work) {
   if (config_.max_table_pages < shadow_min_table_pages) config_.max_table_pages = shadow_min_table_pages;
   if (config_.max_table_pages > shadow_max_table_pages) config_.max_table_pages = shadow_max_table_pages;
   if (config_.max_roots < 1) config_.max_roots = 1;
@@ -344,10 +345,12 @@ void Shadow_mmu::translation_changed(Gpa gpa, u64 bytes) {
     if (pending_count_ == max_pending) pending_all_ = true;
     else pending_gfns_[pending_count_++] = g;
   }
+  if (entry_work_) entry_work_->store(true, std::memory_order_seq_cst);
   request_flush();
 }
 
 void Shadow_mmu::before_entry() {
+  if (entry_work_) entry_work_->store(false, std::memory_order_seq_cst);  // before the work: a later note sets it again
   Spinlock_guard guard(memory_.lock_);
   if (pending_all_) {
     for (u32 s = 0; s < config_.max_roots; ++s)

@@ -96,6 +96,8 @@ void end_of_interrupt() {
 }
 
 inline void tlb_enter(Vcpu& vcpu, u32 cpu) {
+  // Paging work first, while this CPU does not yet claim to be in guest mode (it takes locks).
+  if (vcpu.paging->entry_work.load(std::memory_order_relaxed)) [[unlikely]] vcpu.paging->before_entry();
   if (const u64 r = tlb_sync_enter(vcpu.tlb, cpu)) [[unlikely]]
     tlb_flush_before_entry(vcpu, r);
 }
