@@ -4,6 +4,7 @@
 #   - each non-blank line not starting with '#' or '!' is an extended regex; they must match
 #     lines of the transcript in the order given (other lines may come between);
 #   - a line '!REGEX' must match no line of the transcript at all (e.g. !PANIC);
+#   - a line '~REGEX' must match some line anywhere, in any order (lines of VMs that run at once);
 # Prints one line per expectation and fails with the transcript's tail on the first miss.
 # --session FILE plays a session file on COM1 while the machine runs (scripts/hv run --session,
 # docs/console.md): the scenario fails if a step fails; the expectations are still checked on the
@@ -64,6 +65,14 @@ while IFS= read -r pattern || [ -n "$pattern" ]; do
       echo "FAIL must not appear: ${pattern:1}: $(grep -anE -- "${pattern:1}" "$transcript" | head -1)"; fail=1
     else
       echo "ok   absent: ${pattern:1}"
+    fi
+    continue
+  fi
+  if [[ $pattern == ~* ]]; then
+    if hit=$(grep -anE -m1 -- "${pattern:1}" "$transcript" | cut -d: -f1) && [ -n "$hit" ]; then
+      echo "ok   line $hit (any order): ${pattern:1}"
+    else
+      echo "FAIL expected somewhere: ${pattern:1}"; fail=1
     fi
     continue
   fi
