@@ -278,11 +278,22 @@ Run_summary run_configured_vms(const Esp_files& files, const Cpu_identity& id, c
     }
     const Esp_file* image = files.guest(vc.image.view());
     if (!image) {
-      log_error("vm", "{}: not started: guest image '{}' is not in \\EFI\\hv\\guests on the ESP", vc.name.view(), vc.image.view());
+      log_error("vm", "{}: not started: {} '{}' is not in \\EFI\\hv\\guests on the ESP", vc.name.view(),
+                vc.boots_kernel ? "kernel" : "guest image", vc.image.view());
       not_started(Vm_state::failed);
       continue;
     }
-    if (!vm->prepare(std::span<const u8>(image->data, image->size))) {
+    std::span<const u8> initrd;
+    if (!vc.initrd.view().empty()) {
+      const Esp_file* f = files.guest(vc.initrd.view());
+      if (!f) {
+        log_error("vm", "{}: not started: initrd '{}' is not in \\EFI\\hv\\guests on the ESP", vc.name.view(), vc.initrd.view());
+        not_started(Vm_state::failed);
+        continue;
+      }
+      initrd = std::span<const u8>(f->data, f->size);
+    }
+    if (!vm->prepare(std::span<const u8>(image->data, image->size), initrd)) {
       (void)manager.add_unstarted(*vm);
       continue;
     }

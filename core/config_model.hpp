@@ -22,7 +22,7 @@ inline constexpr usize config_max_message = 160;          // characters of one d
 inline constexpr usize config_max_file_name = 63;
 inline constexpr usize vm_name_max = 31;
 inline constexpr usize vm_image_max = 63;
-inline constexpr usize vm_args_max = 63;
+inline constexpr usize vm_args_max = 239;        // a kernel command line fits in one config line
 inline constexpr usize vm_stop_reason_max = 31;
 inline constexpr u32 vm_memory_mib_min = 2;
 inline constexpr u32 vm_memory_mib_max = 65536;
@@ -96,10 +96,12 @@ struct Vm_config {
   Config_string<vm_name_max> name;
   u32 memory_mib = 0;                            // a limit, populated on demand
   u32 memory_current_mib = 0;                    // start size (libvirt's currentMemory); 0: memory_mib
-  Config_string<vm_image_max> image;             // file name in the guests folder of the ESP
+  Config_string<vm_image_max> image;             // file name in the guests folder of the ESP (image or kernel)
+  bool boots_kernel = false;                     // `kernel =`: image is a bzImage (docs/guest-boot.md)
+  Config_string<vm_image_max> initrd;            // with a kernel: its initrd (empty: none)
   u64 cpu_affinity = cpu_affinity_any;           // bit n set: may run on CPU n
   Paging_mode paging = Paging_mode::ept;
-  Config_string<vm_args_max> args;               // handed to the guest as is
+  Config_string<vm_args_max> args;               // handed to the guest as is (a kernel's command line)
   Vm_expectation expect;
   bool autostart = true;
   bool merge = true;                             // same-page merging of its memory (QEMU's mem-merge)

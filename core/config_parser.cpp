@@ -12,9 +12,9 @@ enum class Key : u8 {
   log_level, console, quantum_us, on_all_stopped,
   ksm_run, ksm_pages_to_scan, ksm_sleep_millisecs, ksm_max_page_sharing, ksm_merge_across_vms, ksm_split_2m_min_pages,
   ksm_release_zero_pages, auto_balloon, shadow_paging, shadow_pages,
-  memory, memory_current, image, cpus, paging, args, expect, autostart, merge,
+  memory, memory_current, image, kernel, initrd, cpus, paging, args, expect, autostart, merge,
 };
-inline constexpr usize key_count = 23;
+inline constexpr usize key_count = 25;
 
 struct Key_info {
   std::string_view name;
@@ -25,7 +25,8 @@ constexpr std::array<Key_info, key_count> keys{{
     {"ksm_run", false}, {"ksm_pages_to_scan", false}, {"ksm_sleep_millisecs", false}, {"ksm_max_page_sharing", false},
     {"ksm_merge_across_vms", false}, {"ksm_split_2m_min_pages", false}, {"ksm_release_zero_pages", false},
     {"auto_balloon", false}, {"shadow_paging", false}, {"shadow_pages", false},
-    {"memory", true}, {"memory_current", true}, {"image", true}, {"cpus", true}, {"paging", true}, {"args", true},
+    {"memory", true}, {"memory_current", true}, {"image", true}, {"kernel", true}, {"initrd", true},
+    {"cpus", true}, {"paging", true}, {"args", true},
     {"expect", true}, {"autostart", true}, {"merge", true},
 }};
 // The table follows the enum: a key added to one and not the other fails here.
@@ -244,9 +245,19 @@ void Parser::close_section() {
     if (vm_key_line_[static_cast<usize>(Key::memory)] == 0)
       report_.error_at(vm.line, column, vm_, "VM \"{}\" has no \"memory\" (required: memory = MiB, {}..{})",
                        vm.name.view(), vm_memory_mib_min, vm_memory_mib_max);
-    if (vm_key_line_[static_cast<usize>(Key::image)] == 0)
-      report_.error_at(vm.line, column, vm_, "VM \"{}\" has no \"image\" (required: image = FILE in \\EFI\\hv\\guests\\)",
+    const u32 image_line = vm_key_line_[static_cast<usize>(Key::image)];
+    const u32 kernel_line = vm_key_line_[static_cast<usize>(Key::kernel)];
+    const u32 initrd_line = vm_key_line_[static_cast<usize>(Key::initrd)];
+    if (image_line == 0 && kernel_line == 0)
+      report_.error_at(vm.line, column, vm_,
+                       "VM \"{}\" has no \"image\" or \"kernel\" (required: image = test-guest ELF or kernel = bzImage, in \\EFI\\hv\\guests\\)",
                        vm.name.view());
+    if (image_line != 0 && kernel_line != 0)
+      report_.error_at(image_line > kernel_line ? image_line : kernel_line, 1, vm_,
+                       "VM \"{}\" has both \"image\" and \"kernel\": a VM boots either a test-guest ELF or a Linux kernel",
+                       vm.name.view());
+    if (initrd_line != 0 && kernel_line == 0)
+      report_.error_at(initrd_line, 1, vm_, "\"initrd\" needs a \"kernel\" (a test-guest image takes no initrd)");
     // memory_current against memory (either may come first); only when both values were good.
     if (current_column_ != 0 && vm.memory_mib != 0)
       (void)check_memory_current_range(vm.memory_mib, vm.memory_current_mib, current_line_, current_column_, vm_, report_);
@@ -271,7 +282,7 @@ void Parser::parse_setting(const Line& line, usize start) {
   if (!key) {
     if (in_vm)
       report_.error(line.column(start),
-                    "unknown key {} (VM keys: memory, memory_current, image, cpus, paging, args, expect, autostart, merge)",
+                    "unknown key {} (VM keys: memory, memory_current, image, kernel, initrd, cpus, paging, args, expect, autostart, merge)",
                     Quoted(name).view());
     else
       report_.error(line.column(start),
@@ -382,6 +393,10 @@ void Parser::apply(Key key, const Config_value& v) {
     }
     return;
   case Key::image: (void)check_image(v, report_, vm.image); return;
+  case Key::kernel:
+    if (check_image(v, report_, vm.image)) vm.boots_kernel = true;
+    return;
+  case Key::initrd: (void)check_image(v, report_, vm.initrd); return;
   case Key::cpus: (void)check_cpu_list(v, report_, vm.cpu_affinity); return;
   case Key::paging: (void)check_paging(v, report_, vm.paging); return;
   case Key::args: (void)check_args(v, report_, vm.args); return;

@@ -34,7 +34,9 @@ void copy_string(char* dst, usize capacity, std::string_view s) {
   dst[n] = '\0';
 }
 
-bool write_page_tables(Guest_physical_writer& m, u64 memory_bytes) {
+} // namespace
+
+bool write_identity_page_tables(Guest_physical_writer& m, u64 memory_bytes) {
   namespace pte = x86::pte;
   const u64 gib = (memory_bytes + GiB - 1) / GiB;
   const u64 pml4e = guest_layout::pdpt | pte::P | pte::RW | pte::US;
@@ -52,8 +54,6 @@ bool write_page_tables(Guest_physical_writer& m, u64 memory_bytes) {
   }
   return true;
 }
-
-} // namespace
 
 Guest_load_result load_guest(const Guest_load_request& req, Guest_physical_writer& m) {
   Guest_load_result out;
@@ -92,7 +92,7 @@ Guest_load_result load_guest(const Guest_load_request& req, Guest_physical_write
   copy_string(info.name, sizeof info.name, req.name);
   copy_string(info.args, sizeof info.args, req.args);
   if (!write_object(m, guest_layout::gdt, gdt) || !write_object(m, guest_layout::boot_info, info) ||
-      !write_page_tables(m, req.memory_bytes)) {
+      !write_identity_page_tables(m, req.memory_bytes)) {
     out.error = Load_error::write_failed;
     return out;
   }
@@ -100,6 +100,7 @@ Guest_load_result load_guest(const Guest_load_request& req, Guest_physical_write
   Guest_start_state& s = out.start;
   s.rip = elf.entry;
   s.rsp = guest_layout::stack_top;
+  s.rsi = guest_layout::boot_info;
   s.rflags = 0x2;
   s.cr0 = (1ull << 0) | (1ull << 1) | (1ull << 4) | (1ull << 5) | (1ull << 16) | (1ull << 31);  // PE MP ET NE WP PG
   s.cr3 = guest_layout::pml4;

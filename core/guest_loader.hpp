@@ -59,6 +59,10 @@ struct Guest_load_result {
   u64 image_end = 0;        // first byte after the highest segment
 };
 
+// PML4 at guest_layout::pml4, PDPT, one page directory per GiB: [0, memory_bytes) identity-mapped
+// with 2 MiB pages (P, RW, US, A, D). False if a write failed.
+[[nodiscard]] bool write_identity_page_tables(Guest_physical_writer& memory, u64 memory_bytes);
+
 [[nodiscard]] Guest_load_result load_guest(const Guest_load_request& request, Guest_physical_writer& memory);
 
 } // namespace hv

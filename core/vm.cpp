@@ -1,5 +1,6 @@
 // core/vm.cpp - see vm.hpp. Both builds.
 #include "core/vm.hpp"
+#include "core/linux_loader.hpp"
 #include "core/config.hpp"
 #include "lib/log.hpp"
 #include "vmx/exit_handler.hpp"
@@ -69,17 +70,49 @@ const char* Vm::load_image() {
   if (memory_.init() != Ept_status::ok) return "no memory for the EPT root";
   if (merger_ && merger_->attach(id_, memory_, config_.merge) != Merge_status::ok) return "cannot join the same-page merger";
   Memory_writer writer(memory_);
-  const Guest_load_result loaded =
-      load_guest(Guest_load_request{image_, u64{config_.memory_mib} * MiB, id_, name(), config_.args.view()}, writer);
-  if (loaded.error != Load_error::none)
-    return loaded.error == Load_error::bad_elf ? elf_error_message(loaded.elf_error) : load_error_message(loaded.error);
-  start_ = loaded.start;
+  const u64 memory_bytes = u64{config_.memory_mib} * MiB;
+  u64 image_end = 0;
+  // Why it failed, with the figures, NUL-terminated in load_error_.
+  auto say = [this](std::string_view fmt, const auto&... args) {
+    Fixed_text<sizeof load_error_ - 1> t;
+    format_to(t, fmt, args...);
+    std::memcpy(load_error_, t.view().data(), t.size());
+    load_error_[t.size()] = '\0';
+  };
+  if (config_.boots_kernel) {
+    const Linux_load_result loaded =
+        load_linux(Linux_load_request{image_, initrd_, config_.args.view(), memory_bytes, 0, {}}, writer);
+    if (loaded.error == Linux_load_error::bad_kernel) {
+      say("{}: {}", config_.image.view(), bzimage_error_message(loaded.kernel_error));
+      return load_error_;
+    }
+    if (loaded.error == Linux_load_error::kernel_too_large || loaded.error == Linux_load_error::initrd_too_large) {
+      say("{} ({} MiB needed, memory = {})", linux_load_error_message(loaded.error),
+                (loaded.memory_needed + MiB - 1) / MiB, config_.memory_mib);
+      return load_error_;
+    }
+    if (loaded.error == Linux_load_error::cmdline_too_long) {
+      say("{} ({} characters, the kernel takes {})", linux_load_error_message(loaded.error),
+                config_.args.view().size(), loaded.kernel.cmdline_size);
+      return load_error_;
+    }
+    if (loaded.error != Linux_load_error::none) return linux_load_error_message(loaded.error);
+    start_ = loaded.start;
+    image_end = loaded.initrd_address ? loaded.initrd_address + initrd_.size() : loaded.kernel_end;
+  } else {
+    const Guest_load_result loaded =
+        load_guest(Guest_load_request{image_, memory_bytes, id_, name(), config_.args.view()}, writer);
+    if (loaded.error != Load_error::none)
+      return loaded.error == Load_error::bad_elf ? elf_error_message(loaded.elf_error) : load_error_message(loaded.error);
+    start_ = loaded.start;
+    image_end = loaded.image_end;
+  }
   // The balloon: the VM starts with [memory_current, memory) already in it (docs/balloon.md).
   const u64 memory_pages = u64{config_.memory_mib} * MiB / page_size_4k;
   const u64 size_pages = config_.memory_current_mib ? u64{config_.memory_current_mib} * MiB / page_size_4k : memory_pages;
   balloon_.start(memory_pages, size_pages);
   if (size_pages < memory_pages) {
-    if (loaded.image_end > size_pages * page_size_4k) return "the image reaches above memory_current";
+    if (image_end > size_pages * page_size_4k) return "the image reaches above memory_current";
     if (balloon_.inflate_at_start() != Balloon_status::ok) return "no memory for the start balloon";
   }
   return nullptr;
@@ -88,7 +121,7 @@ const char* Vm::load_image() {
 // The vCPU as at power-on: registers, events, XCR0 and MSRs back to their first values.
 void Vm::reset_vcpu_state() {
   vcpu_.regs = Guest_registers{};
-  vcpu_.regs.rsi = guest_layout::boot_info;
+  vcpu_.regs.rsi = start_.rsi;
   vcpu_.stop = Vcpu_stop{};
   vcpu_.pending_event.reset();
   vcpu_.deferred_event.reset();
@@ -117,8 +150,9 @@ bool Vm::fail(std::string_view what, std::string_view why) {
   return false;
 }
 
-bool Vm::prepare(std::span<const u8> image) {
+bool Vm::prepare(std::span<const u8> image, std::span<const u8> initrd) {
   image_ = image;
+  initrd_ = initrd;
   if (memory_.add_slot(Memslot{Gpa(0), u64{config_.memory_mib} * MiB, Memslot_kind::ram, 0}) != Memslot_status::ok)
     return fail("not started: memory", "the RAM slot was refused");
   if (const char* why = load_image()) return fail("not started: image", why);
@@ -137,8 +171,14 @@ bool Vm::prepare(std::span<const u8> image) {
   vcpu_.xcr0_supported = cpuid_.supported_xcr0();
   reset_vcpu_state();
   state_ = Vm_state::ready;
-  log_info("vm", "{}: ready: image {} ({} bytes, entry {:#x}), {} MiB of RAM on demand", name(), config_.image.view(),
-           image.size(), start_.rip, config_.memory_mib);
+  if (config_.boots_kernel)
+    log_info("vm", "{}: ready: kernel {} ({} bytes, 64-bit entry {:#x}), initrd {} ({} bytes), {} MiB of RAM on demand, "
+             "command line \"{}\"", name(), config_.image.view(), image.size(), start_.rip,
+             config_.initrd.view().empty() ? "none" : config_.initrd.view(), initrd.size(), config_.memory_mib,
+             config_.args.view());
+  else
+    log_info("vm", "{}: ready: image {} ({} bytes, entry {:#x}), {} MiB of RAM on demand", name(), config_.image.view(),
+             image.size(), start_.rip, config_.memory_mib);
   if (const Balloon_view b = balloon_.view(); b.actual_pages != 0)
     log_info("vm", "{}: balloon: starts at {} MiB of {} MiB (memory_current), {} pages in the balloon", name(),
              (b.memory_pages - b.actual_pages) / balloon_pages_per_mib, b.memory_pages / balloon_pages_per_mib, b.actual_pages);

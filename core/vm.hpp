@@ -49,9 +49,10 @@ public:
   Vm(const Vm&) = delete;
   Vm& operator=(const Vm&) = delete;
 
-  // Builds guest memory (one RAM slot of memory_mib), loads the image, wires devices and the
-  // vCPU. False (with the reason logged) leaves the VM `failed`; nothing of it stays allocated.
-  [[nodiscard]] bool prepare(std::span<const u8> image);
+  // Builds guest memory (one RAM slot of memory_mib), loads the image (a test-guest ELF, or with
+  // `kernel =` a bzImage and its initrd), wires devices and the vCPU. False (with the reason
+  // logged) leaves the VM `failed`; nothing of it stays allocated.
+  [[nodiscard]] bool prepare(std::span<const u8> image, std::span<const u8> initrd = {});
   // Back to the state right after prepare(): guest memory emptied (its frames go back to the
   // allocator), the image loaded again, registers and devices as at the start; exit statistics
   // and the UART's check counts are kept. The vCPU must not be running; its VMCS is refilled by
@@ -120,6 +121,8 @@ private:
   Guest_start_state start_;
   Guest_memory_stats final_memory_;
   std::span<const u8> image_;   // the ESP file it was loaded from (lives as long as hv)
+  std::span<const u8> initrd_;  // with a kernel: its initrd file (may be empty)
+  char load_error_[160] = {};   // why the last load failed, with figures
   u32 resets_ = 0;
   bool memory_released_ = false;
 };

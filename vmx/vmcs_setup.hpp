@@ -24,6 +24,7 @@ void write_host_state(Vmcs_access& vmcs, const Host_state& host);
 // A 64-bit guest at its first instruction (what the guest loader prepared).
 struct Guest_start_state {
   u64 rip = 0, rsp = 0;
+  u64 rsi = 0;     // not VMCS state: the loader's argument (boot info / boot_params), set in the vCPU's registers
   u64 rflags = 0x2;
   u64 cr0 = 0;     // as the guest should see it (PE|PG|... ); fixed bits are added for the CPU
   u64 cr3 = 0;

@@ -80,7 +80,7 @@ TEST(ConfigErrors, UnknownKeys) {
               ElementsAre("hv.cfg:1:1: unknown key \"loglevel\" (global keys: log_level, console, quantum_us, on_all_stopped, "
                           "auto_balloon, shadow_paging, shadow_pages, ksm_KNOB)"));
   EXPECT_THAT(vm_line_errors("  memroy = 8"),
-              ElementsAre("hv.cfg:4:3: unknown key \"memroy\" (VM keys: memory, memory_current, image, cpus, paging, "
+              ElementsAre("hv.cfg:4:3: unknown key \"memroy\" (VM keys: memory, memory_current, image, kernel, initrd, cpus, paging, "
                           "args, expect, autostart, merge)"));
   EXPECT_THAT(config_errors("Log-Level = info\n"),
               ElementsAre("hv.cfg:1:1: unknown key \"Log-Level\" (global keys: log_level, console, quantum_us, on_all_stopped, "
@@ -136,8 +136,9 @@ TEST(ConfigErrors, Strings) {
               ElementsAre("hv.cfg:4:12: bad character 0x09 in args (expected printable ASCII)"));
   EXPECT_THAT(vm_line_errors("args = \"caf\xc3\xa9\""),
               ElementsAre("hv.cfg:4:12: bad character 0xc3 in args (expected printable ASCII)"));
-  EXPECT_THAT(vm_line_errors("args = \"" + std::string(64, 'a') + "\""),
-              ElementsAre("hv.cfg:4:8: args is too long: 64 characters, at most 63"));
+  EXPECT_THAT(vm_line_errors("args = \"" + std::string(240, 'a') + "\""),
+              ElementsAre("hv.cfg:4:8: args is too long: 240 characters, at most 239"));
+  EXPECT_TRUE(parse_text(in_vm("args = \"" + std::string(239, 'a') + "\"")).ok);  // a kernel command line
   // Escapes count as one character, and columns after them still point at the right place.
   EXPECT_THAT(vm_line_errors("args = \"\\\"\\\\\xff\""),
               ElementsAre("hv.cfg:4:13: bad character 0xff in args (expected printable ASCII)"));
@@ -315,11 +316,29 @@ TEST(ConfigErrors, Autostart) {
   EXPECT_THAT(vm_line_errors("autostart = YES"), ElementsAre("hv.cfg:4:13: expected yes or no, got \"YES\""));
 }
 
+TEST(ConfigErrors, KernelAndImageAndInitrd) {
+  // A VM boots a test-guest ELF (image) or a Linux kernel (kernel, with an optional initrd).
+  auto ok = parse_text("[vm lx]\nmemory = 128\nkernel = vmlinuz\ninitrd = initrd.cpio.gz\nargs = \"console=ttyS0\"\n");
+  ASSERT_TRUE(ok.ok);
+  EXPECT_TRUE(ok.vm(0).boots_kernel);
+  EXPECT_EQ(ok.vm(0).image.view(), "vmlinuz");
+  EXPECT_EQ(ok.vm(0).initrd.view(), "initrd.cpio.gz");
+  auto elf = parse_text("[vm t]\nmemory = 8\nimage = t.elf\n");
+  ASSERT_TRUE(elf.ok);
+  EXPECT_FALSE(elf.vm(0).boots_kernel);
+  EXPECT_THAT(config_errors("[vm b]\nmemory = 8\nimage = t.elf\nkernel = vmlinuz\n"),
+              ElementsAre("hv.cfg:4:1: VM \"b\" has both \"image\" and \"kernel\": a VM boots either a test-guest ELF or a Linux kernel"));
+  EXPECT_THAT(config_errors("[vm r]\nmemory = 8\nimage = t.elf\ninitrd = rd\n"),
+              ElementsAre("hv.cfg:4:1: \"initrd\" needs a \"kernel\" (a test-guest image takes no initrd)"));
+  EXPECT_THAT(config_errors("[vm k]\nmemory = 8\nkernel = a/vmlinuz\n"),
+              ElementsAre("hv.cfg:3:10: expected a plain file name in \\EFI\\hv\\guests\\ (no folders), got \"a/vmlinuz\""));
+}
+
 TEST(ConfigErrors, MissingRequiredKeysPointAtTheHeader) {
   const auto p = parse_text("log_level = info\n  [vm lonely]\nargs = \"x\"\n[vm ok]\nmemory=2\nimage=ok\n");
   EXPECT_THAT(p.messages,
               ElementsAre("hv.cfg:2:3: VM \"lonely\" has no \"memory\" (required: memory = MiB, 2..65536)",
-                          "hv.cfg:2:3: VM \"lonely\" has no \"image\" (required: image = FILE in \\EFI\\hv\\guests\\)"));
+                          "hv.cfg:2:3: VM \"lonely\" has no \"image\" or \"kernel\" (required: image = test-guest ELF or kernel = bzImage, in \\EFI\\hv\\guests\\)"));
   EXPECT_FALSE(p.vm(0).valid);
   EXPECT_EQ(p.vm(0).error_count, 2u);
   EXPECT_TRUE(p.vm(1).valid);
@@ -348,8 +367,8 @@ TEST(ConfigErrors, DiagnosticsAreSortedByPosition) {
   const auto p = parse_text("[vm a]\nbogus = 1\n[vm b]\nmemory = 2\nimage = b\nlog_level = x\n");
   EXPECT_THAT(p.messages,
               ElementsAre("hv.cfg:1:1: VM \"a\" has no \"memory\" (required: memory = MiB, 2..65536)",
-                          "hv.cfg:1:1: VM \"a\" has no \"image\" (required: image = FILE in \\EFI\\hv\\guests\\)",
-                          "hv.cfg:2:1: unknown key \"bogus\" (VM keys: memory, memory_current, image, cpus, paging, "
+                          "hv.cfg:1:1: VM \"a\" has no \"image\" or \"kernel\" (required: image = test-guest ELF or kernel = bzImage, in \\EFI\\hv\\guests\\)",
+                          "hv.cfg:2:1: unknown key \"bogus\" (VM keys: memory, memory_current, image, kernel, initrd, cpus, paging, "
                           "args, expect, autostart, merge)",
                           "hv.cfg:6:1: \"log_level\" is a global setting: put it before the first [vm NAME] section"));
 }
