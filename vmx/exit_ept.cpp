@@ -1,7 +1,8 @@
 // vmx/exit_ept.cpp - EPT violations (exit reason 48) and misconfigurations (49). Both builds.
 // A violation in guest RAM is demand population (mm/guest_memory.hpp); outside every slot the
 // VM stops with the address; without a host frame the vCPU leaves the CPU (Vcpu_yield::
-// out_of_memory) and the faulting access is retried once frames return (overcommit); MMIO slots have no device models yet. A misconfiguration means hv wrote a bad EPT
+// out_of_memory) and the faulting access is retried once frames return (overcommit); in an MMIO
+// slot the instruction is emulated (vmx/exit_mmio.cpp). A misconfiguration means hv wrote a bad EPT
 // entry: a hypervisor bug, so panic with the guest's state.
 #include "arch/x86/vmcs_fields.hpp"
 #include "lib/panic.hpp"
@@ -29,7 +30,7 @@ Exit_action handle_ept_violation(Exit_context& ctx) {
     ctx.vcpu.yield = Vcpu_yield::out_of_memory;
     return Exit_action::resume;
   case Violation_action::emulate_mmio:
-    return stop_vcpu(ctx, Vcpu_stop_kind::unsupported, ctx.qualification, gpa);
+    return emulate_mmio_access(ctx, gpa);
   case Violation_action::guest_error:
     break;
   }

@@ -46,6 +46,9 @@ Exit_action handle_io(Exit_context& ctx);
 Exit_action handle_vmcall(Exit_context& ctx);
 Exit_action handle_ept_violation(Exit_context& ctx);
 Exit_action handle_ept_misconfiguration(Exit_context& ctx);
+// The access at `gpa` (in an emulated-MMIO slot) by the instruction at the guest's RIP, emulated
+// on the VM's Mmio_bus; RIP advanced. Stops the vCPU (unsupported, bytes logged) if it cannot.
+Exit_action emulate_mmio_access(Exit_context& ctx, u64 gpa);
 Exit_action handle_cr_access(Exit_context& ctx);
 Exit_action handle_rdmsr(Exit_context& ctx);
 Exit_action handle_wrmsr(Exit_context& ctx);

@@ -92,7 +92,7 @@ Exit_action Shadow_paging::page_fault(Exit_context& ctx, u64 gva, u32 error_code
               ctx.vcpu.vm_name, gva, f.gpa.value());
     return stop_vcpu(ctx, Vcpu_stop_kind::ept_outside_slot, error_code, f.gpa.value());
   case Shadow_fault_kind::mmio:
-    return stop_vcpu(ctx, Vcpu_stop_kind::unsupported, error_code, f.gpa.value());
+    return emulate_mmio_access(ctx, f.gpa.value());
   case Shadow_fault_kind::single_step: {
     // One instruction with the page writable, then the single-step trap (#DB) exits: RFLAGS.TF
     // with #DB in the exception bitmap (the monitor trap flag would be cleaner, but not every CPU

@@ -5,6 +5,7 @@
 #include "arch/x86/vmx_exit_reason.hpp"
 #include "devices/hypercall.hpp"
 #include "devices/io_bus.hpp"
+#include "devices/mmio_bus.hpp"
 #include "vmx/control_register_fixed.hpp"
 #include "vmx/ept_tlb_sync.hpp"
 #include "vmx/event_injection.hpp"
@@ -83,9 +84,11 @@ struct Vcpu {
   u64 pending_cr2 = 0;
   bool cr2_pending = false;
   Io_bus* io = nullptr;
+  Mmio_bus* mmio = nullptr;     // emulated-MMIO devices (vmx/exit_mmio.cpp); null: none
   Guest_cpuid* cpuid = nullptr;
   Guest_msrs* msrs = nullptr;
   Hypercall_counters hypercalls;
+  u64 mmio_accesses = 0;       // emulated MMIO loads and stores
   Cr_fixed_bits cr0_fixed;    // what VMX forces in the guest's real CR0 / CR4 (the guest
   Cr_fixed_bits cr4_fixed;    // sees its own values through the read shadows)
   u64 xcr0 = 1;               // the guest's XCR0 (x87 always on)
