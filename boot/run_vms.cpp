@@ -216,6 +216,7 @@ Run_summary run_configured_vms(const Esp_files& files, const Cpu_identity& id, c
     log_info("vmx", "shadow_paging = on: every VM runs with shadow paging, although the CPU has EPT");
   host.kick_cpu = &cpu_loop_kick;  // an EPT change made on another CPU reaches the VM's CPU
   host.relax = [] { x86::pause(); };
+  host.read_tsc = [] { return x86::rdtsc(); };  // guests see the host's TSC (no offsetting)
 
   // The host's x87/SSE state is switched per vCPU with FXSAVE/FXRSTOR, which needs CR4.OSFXSR.
   if (!(x86::read_cr4() & (1u << 9))) x86::write_cr4(x86::read_cr4() | (1u << 9));

@@ -48,8 +48,9 @@ Vm::Vm(Vm_id id, const Vm_config& config, Vm_host& host)
       memory_(host.frames, host.direct_map, invept_, make_ept_config(id, host.ept_hardware, host.policy), host.policy),
       ept_paging_(memory_, host.vpid ? static_cast<u16>(id) : u16{0}),
       shadow_paging_(memory_, host.frames, host.direct_map, shadow_config_for(id, host), &vcpu_.tlb.requested),
-      merger_(host.merger), msrs_(host.msr_config, 0), msr_config_(host.msr_config) {
+      merger_(host.merger), apic_page_(apic_, host.read_tsc), msrs_(host.msr_config, 0), msr_config_(host.msr_config) {
   if (!host.ept || host.force_shadow || config_.paging == Paging_mode::shadow) paging_ = &shadow_paging_;
+  host_read_tsc_ = host.read_tsc;
   if (merger_) memory_.set_sharing(&merger_->sharing());
   const std::string_view n = config_.name.view();
   std::memcpy(name_, n.data(), n.size());
@@ -58,6 +59,7 @@ Vm::Vm(Vm_id id, const Vm_config& config, Vm_host& host)
   // Shadow paging keys a root by the PML4 alone: PCID (and INVPCID) are not offered to its guests.
   Guest_cpuid_config cpu_model{};
   if (paging_ == &shadow_paging_) cpu_model.pcid = false;
+  cpu_model.local_apic = config_.boots_kernel;
   cpuid_.build(host.cpu, cpu_model);
   const Cpuid_result ext = cpuid_.model_answer(0x80000001, 0, Guest_cpuid_vcpu{});
   const Cpuid_result size = cpuid_.model_answer(0x80000008, 0, Guest_cpuid_vcpu{});
@@ -130,6 +132,7 @@ void Vm::reset_vcpu_state() {
   vcpu_.yield = Vcpu_yield::none;
   vcpu_.xcr0 = 1;
   msrs_ = Guest_msrs(msr_config_, 0);
+  apic_.reset();
 }
 
 // Gives all guest memory back and marks the VM failed (it never runs again).
@@ -155,6 +158,11 @@ bool Vm::prepare(std::span<const u8> image, std::span<const u8> initrd) {
   initrd_ = initrd;
   if (memory_.add_slot(Memslot{Gpa(0), u64{config_.memory_mib} * MiB, Memslot_kind::ram, 0}) != Memslot_status::ok)
     return fail("not started: memory", "the RAM slot was refused");
+  // A kernel's platform: the local APIC's page is an MMIO slot on the bus (docs/guest-boot.md).
+  if (config_.boots_kernel &&
+      (memory_.add_slot(Memslot{Gpa(Local_apic::default_base), page_size_4k, Memslot_kind::mmio, 1}) != Memslot_status::ok ||
+       !mmio_.attach(Local_apic::default_base, page_size_4k, apic_page_)))
+    return fail("not started: memory", "the local APIC page was refused (RAM reaches 0xFEE00000?)");
   if (const char* why = load_image()) return fail("not started: image", why);
   if (!io_.attach(guest_uart_base, 8, uart_) || !io_.attach(debug_exit_port, 4, debug_exit_))
     return fail("not started: devices", "port conflict");
@@ -166,6 +174,11 @@ bool Vm::prepare(std::span<const u8> image, std::span<const u8> initrd) {
   vcpu_.paging = paging_;
   vcpu_.hypercall_env = Hypercall_env{&memory_, merger_, id_, &balloon_};
   vcpu_.io = &io_;
+  if (config_.boots_kernel) {
+    vcpu_.mmio = &mmio_;
+    vcpu_.apic = &apic_;
+  }
+  vcpu_.read_tsc = host_read_tsc_;
   vcpu_.cpuid = &cpuid_;
   vcpu_.msrs = &msrs_;
   vcpu_.xcr0_supported = cpuid_.supported_xcr0();

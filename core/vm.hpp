@@ -7,6 +7,7 @@
 #include "core/guest_loader.hpp"
 #include "devices/debug_exit.hpp"
 #include "devices/guest_uart.hpp"
+#include "devices/local_apic_page.hpp"
 #include "mm/balloon.hpp"
 #include "mm/guest_memory.hpp"
 #include "mm/merge/merger.hpp"
@@ -41,6 +42,7 @@ struct Vm_host {
   bool vpid = false;            // ... and with VPIDs
   bool force_shadow = false;    // the global shadow_paging = on
   u32 shadow_pages = shadow_pages_default;  // the shadow MMU's budget per VM
+  u64 (*read_tsc)() = nullptr;  // the TSC (guests see the host's); null in hosted tests: 0
 };
 
 class Vm {
@@ -113,6 +115,12 @@ private:
   Merger* merger_ = nullptr;
   Io_bus io_;
   Guest_uart uart_;
+  // The platform a Linux kernel needs (kernel VMs only, docs/guest-boot.md): a local APIC, its
+  // xAPIC page on the MMIO bus.
+  Local_apic apic_;
+  Local_apic_page apic_page_;
+  Mmio_bus mmio_;
+  u64 (*host_read_tsc_)() = nullptr;
   Debug_exit debug_exit_;
   Guest_cpuid cpuid_;
   Guest_msrs msrs_;

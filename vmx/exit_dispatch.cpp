@@ -22,6 +22,7 @@ constexpr std::array<Exit_handler, exit_reason::COUNT> make_table() {
   t[SIPI] = handle_sipi;
   t[CPUID] = handle_cpuid;
   t[HLT] = handle_hlt;
+  t[INTERRUPT_WINDOW] = handle_interrupt_window;
   t[INVD] = handle_cache_flush;
   t[WBINVD_OR_WBNOINVD] = handle_cache_flush;
   t[VMCALL] = handle_vmcall;

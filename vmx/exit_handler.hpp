@@ -42,6 +42,7 @@ void log_exit_stats(const Vcpu& vcpu);
 // Handlers (one small unit each; see vmx/exit_*.cpp).
 Exit_action handle_cpuid(Exit_context& ctx);
 Exit_action handle_hlt(Exit_context& ctx);
+Exit_action handle_interrupt_window(Exit_context& ctx);
 Exit_action handle_io(Exit_context& ctx);
 Exit_action handle_vmcall(Exit_context& ctx);
 Exit_action handle_ept_violation(Exit_context& ctx);

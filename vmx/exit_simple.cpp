@@ -2,6 +2,7 @@
 // interrupts, triple fault, INIT, SIPI, VMX instructions, failed VM entries. Both builds.
 #include "arch/x86/host_vectors.hpp"
 #include "arch/x86/vmcs_fields.hpp"
+#include "arch/x86/vmx_controls.hpp"
 #include "arch/x86/vmx_interruption.hpp"
 #include "lib/log.hpp"
 #include "vmx/exit_handler.hpp"
@@ -16,8 +17,24 @@ Exit_action handle_hlt(Exit_context& ctx) {
     return stop_vcpu(ctx, Vcpu_stop_kind::halted, 0);
   }
   ctx.vcpu.halted = true;  // the scheduler runs it again when it has an event
+  if (ctx.vcpu.apic) {
+    // Its interrupts come from its own APIC (timer, self IPIs): it enters again in the HLT
+    // activity state, the slice capped at the timer's expiry (vmx/apic_delivery.hpp), and the
+    // injection of the APIC's vector wakes it.
+    ctx.vmcs.write(vmcs::GUEST_ACTIVITY_STATE, 1);
+    ctx.vcpu.yield = Vcpu_yield::none;
+    return Exit_action::advance_rip;
+  }
   ctx.vcpu.yield = Vcpu_yield::blocked;
   return Exit_action::advance_rip;
+}
+
+Exit_action handle_interrupt_window(Exit_context& ctx) {
+  // The guest can take an interrupt now: the next entry injects it (apic_before_entry), which
+  // also turns the window exiting off again.
+  ctx.vmcs.write(vmcs::CPU_BASED_VM_EXEC_CONTROL,
+                 ctx.vmcs.read(vmcs::CPU_BASED_VM_EXEC_CONTROL) & ~u64{proc_based_ctl::INTERRUPT_WINDOW_EXITING});
+  return Exit_action::resume;
 }
 
 Exit_action handle_cache_flush(Exit_context&) {

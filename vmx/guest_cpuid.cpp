@@ -104,6 +104,7 @@ void Guest_cpuid::build(Cpu_access& host, const Guest_cpuid_config& config) {
   l1.ebx &= 0x0000FFFF;  // keep brand index and CLFLUSH size; APIC ID and count are per vCPU
   l1.ecx = (l1.ecx & ~leaf1_ecx_hidden) | leaf1_ecx_hypervisor;
   if (!config_.pcid) l1.ecx &= ~leaf1_ecx_pcid;
+  if (config_.local_apic) l1.ecx |= bit(21) /*x2APIC*/ | bit(24) /*TSC-deadline*/;  // devices/local_apic.hpp
   l1.edx &= ~leaf1_edx_hidden;
   if (config_.vcpu_count > 1) l1.edx |= leaf1_edx_htt;
 

@@ -62,6 +62,7 @@ struct Guest_cpuid_config {
   u32 stepping = 0;
   std::string_view brand;   // empty: keep the host's; longer than 47 bytes is cut
   bool pcid = true;         // false for shadow-paging VMs
+  bool local_apic = false;  // the VM has hv's emulated local APIC: x2APIC and TSC-deadline shown
   u32 hypervisor_features = hv_features_default;
 };
 

@@ -15,6 +15,7 @@
 namespace hv {
 
 class Guest_memory;
+class Local_apic;
 class Guest_paging;
 class Merger;
 class Guest_cpuid;
@@ -85,10 +86,14 @@ struct Vcpu {
   bool cr2_pending = false;
   Io_bus* io = nullptr;
   Mmio_bus* mmio = nullptr;     // emulated-MMIO devices (vmx/exit_mmio.cpp); null: none
+  Local_apic* apic = nullptr;   // its emulated local APIC (x2APIC MSRs, APIC base, TSC deadline); null: none
+  u64 (*read_tsc)() = nullptr;  // the guest's TSC (= the host's: no offsetting); null: 0 (hosted tests)
   Guest_cpuid* cpuid = nullptr;
   Guest_msrs* msrs = nullptr;
   Hypercall_counters hypercalls;
   u64 mmio_accesses = 0;       // emulated MMIO loads and stores
+  u64 apic_ipis_dropped = 0;   // IPIs its APIC sent that had no vCPU to go to
+  u64 apic_interrupts = 0;     // vectors its APIC delivered (injected)
   Cr_fixed_bits cr0_fixed;    // what VMX forces in the guest's real CR0 / CR4 (the guest
   Cr_fixed_bits cr4_fixed;    // sees its own values through the read shadows)
   u64 xcr0 = 1;               // the guest's XCR0 (x87 always on)

@@ -1,5 +1,6 @@
 // core/native/cpu_loop.cpp - see cpu_loop.hpp. Freestanding build only.
 #include "core/native/cpu_loop.hpp"
+#include "vmx/apic_delivery.hpp"
 #include "arch/x86/host_vectors.hpp"
 #include "arch/x86/native/host_interrupts.hpp"
 #include "arch/x86/native/instructions.hpp"
@@ -210,7 +211,7 @@ void cpu_loop_run(Per_cpu& cpu, Cpu_loop_shared& s) {
       const bool fresh = !v.vmcs_filled;
       if (fresh) me.previous = nullptr;
       if (!fresh || fill_vmcs(vm, cpu, s, me.here)) {
-        const u64 timer = d.slice_ticks >> s.timer_rate;
+        const u64 timer = apic_slice_ticks(v, d.slice_ticks, x86::rdtsc()) >> s.timer_rate;
         outcome = vcpu_run_slice(v, me.here, timer == 0 ? 1 : timer > 0xFFFF'FFFFu ? 0xFFFF'FFFFu : static_cast<u32>(timer));
         if (me.previous && me.previous != &v) {
           ++st.vcpu_switches;

@@ -1,5 +1,6 @@
 // vmx/native/vcpu_run.cpp - see vcpu_run.hpp. Freestanding build only.
 #include "vmx/native/vcpu_run.hpp"
+#include "vmx/apic_delivery.hpp"
 #include "mm/guest_memory.hpp"
 #include "arch/x86/msr.hpp"
 #include "arch/x86/native/descriptor_tables.hpp"
@@ -131,6 +132,7 @@ extern "C" int hv_exit_fast(Guest_registers* regs) {
   if (vcpu.last_exit_reason == exit_reason::EXTERNAL_INTERRUPT) end_of_interrupt();
   if (action == Exit_action::stop || vcpu.yield != Vcpu_yield::none) return 0;
   if (vcpu.pending_event) inject_pending_event(vcpu, g_vmcs);
+  apic_before_entry(vcpu, g_vmcs, x86::rdtsc());
   load_pending_cr2(vcpu);
   if (vcpu.msr_hardware_dirty) load_guest_hardware_msrs(vcpu);
   tlb_enter(vcpu, vcpu.tlb_cpu);
@@ -205,6 +207,7 @@ Slice_outcome vcpu_run_slice(Vcpu& vcpu, Vcpu_cpu_state& here, u32 timer_value) 
   if (timer_value) g_vmcs.write(vmcs::VMX_PREEMPTION_TIMER_VALUE, timer_value);
   vcpu.yield = Vcpu_yield::none;
   if (vcpu.pending_event) inject_pending_event(vcpu, g_vmcs);
+  apic_before_entry(vcpu, g_vmcs, x86::rdtsc());
   load_pending_cr2(vcpu);
   if (vcpu.msr_hardware_dirty) load_guest_hardware_msrs(vcpu);
   const bool launched = vcpu.launched;
