@@ -98,17 +98,24 @@ Guest_load_result load_guest(const Guest_load_request& req, Guest_physical_write
   }
 
   Guest_start_state& s = out.start;
+  s = long_mode_start_state(sizeof gdt);
   s.rip = elf.entry;
-  s.rsp = guest_layout::stack_top;
   s.rsi = guest_layout::boot_info;
+  s.efer |= msr::EFER_NXE;
+  return out;
+}
+
+Guest_start_state long_mode_start_state(u64 gdt_bytes) {
+  Guest_start_state s;
+  s.rsp = guest_layout::stack_top;
   s.rflags = 0x2;
   s.cr0 = (1ull << 0) | (1ull << 1) | (1ull << 4) | (1ull << 5) | (1ull << 16) | (1ull << 31);  // PE MP ET NE WP PG
   s.cr3 = guest_layout::pml4;
-  s.cr4 = 1ull << 5;                                  // PAE
-  s.efer = msr::EFER_LME | msr::EFER_LMA | msr::EFER_NXE;
+  s.cr4 = 1ull << 5;  // PAE
+  s.efer = msr::EFER_LME | msr::EFER_LMA;
   s.gdtr_base = guest_layout::gdt;
-  s.gdtr_limit = sizeof gdt - 1;
-  return out;
+  s.gdtr_limit = static_cast<u16>(gdt_bytes - 1);
+  return s;
 }
 
 } // namespace hv

@@ -63,6 +63,11 @@ struct Guest_load_result {
 // with 2 MiB pages (P, RW, US, A, D). False if a write failed.
 [[nodiscard]] bool write_identity_page_tables(Guest_physical_writer& memory, u64 memory_bytes);
 
+// Long mode on the loader's identity tables and its GDT at guest_layout::gdt (`gdt_bytes` long):
+// CR0 PE MP ET NE WP PG, CR4 PAE, EFER LME LMA, interrupts off, RSP at the loader's stack; the
+// caller sets RIP, RSI, EFER.NXE and the selectors when they differ.
+[[nodiscard]] Guest_start_state long_mode_start_state(u64 gdt_bytes);
+
 [[nodiscard]] Guest_load_result load_guest(const Guest_load_request& request, Guest_physical_writer& memory);
 
 } // namespace hv

@@ -1,6 +1,5 @@
 // core/linux_loader.cpp - see linux_loader.hpp. Both builds.
 #include "core/linux_loader.hpp"
-#include "arch/x86/msr.hpp"
 #include "arch/x86/segment_descriptor.hpp"
 #include <cstring>
 
@@ -154,16 +153,9 @@ Linux_load_result load_linux(const Linux_load_request& req, Guest_physical_write
   // kernel, zero page and command line identity-mapped, CS = __BOOT_CS, DS/ES/SS = __BOOT_DS,
   // interrupts off, RSI = the zero page, at the protected-mode part's address + 0x200.
   Guest_start_state& s = out.start;
+  s = long_mode_start_state(sizeof gdt);
   s.rip = out.load_address + 0x200;
-  s.rsp = guest_layout::stack_top;
   s.rsi = L::boot_params;
-  s.rflags = 0x2;
-  s.cr0 = (1ull << 0) | (1ull << 1) | (1ull << 4) | (1ull << 5) | (1ull << 16) | (1ull << 31);  // PE MP ET NE WP PG
-  s.cr3 = guest_layout::pml4;
-  s.cr4 = 1ull << 5;  // PAE
-  s.efer = msr::EFER_LME | msr::EFER_LMA;
-  s.gdtr_base = guest_layout::gdt;
-  s.gdtr_limit = sizeof gdt - 1;
   s.code_selector = L::boot_cs;
   s.data_selector = L::boot_ds;
   s.tr_selector = L::boot_tr;
