@@ -261,7 +261,9 @@ bool Vm::met_expectation() const {
   const Vcpu_stop& stop = vcpu_.stop;
   const Vm_expectation& e = config_.expect;
   switch (e.kind) {
-  case Expect_kind::none: return stop.kind == Vcpu_stop_kind::exit_status && stop.value == 0;
+  // No expectation: a clean end, exit status 0 or an ACPI power-off (a Linux guest's poweroff).
+  case Expect_kind::none:
+    return (stop.kind == Vcpu_stop_kind::exit_status && stop.value == 0) || stop.kind == Vcpu_stop_kind::powered_off;
   case Expect_kind::exit: return stop.kind == Vcpu_stop_kind::exit_status && stop.value == e.status;
   case Expect_kind::triple_fault: return stop.kind == Vcpu_stop_kind::triple_fault;
   case Expect_kind::stop: return e.reason.view() == vcpu_stop_kind_name(stop.kind);

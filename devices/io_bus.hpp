@@ -8,7 +8,8 @@ namespace hv {
 
 // What an access asks of the VM beyond its data.
 struct Io_effect {
-  enum class Kind : u8 { none, stop_vm } kind = Kind::none;
+  // stop_vm: the debug-exit port; power_off / reset: the guest's ACPI sleep (S5) or reset register.
+  enum class Kind : u8 { none, stop_vm, power_off, reset } kind = Kind::none;
   u32 status = 0;  // for stop_vm: the exit status the guest asked for
 };
 

@@ -128,6 +128,8 @@ const char* vcpu_stop_kind_name(Vcpu_stop_kind kind) {
   case Vcpu_stop_kind::unsupported: return "unsupported";
   case Vcpu_stop_kind::requested: return "requested";
   case Vcpu_stop_kind::not_started: return "not-started";
+  case Vcpu_stop_kind::powered_off: return "powered-off";
+  case Vcpu_stop_kind::reset: return "reset";
   }
   return "?";
 }
@@ -169,7 +171,9 @@ Exit_action raise_exception(Exit_context& ctx, const Vmx_event& exception) {
 
 Exit_action stop_vcpu(Exit_context& ctx, Vcpu_stop_kind kind, u64 value, u64 address) {
   ctx.vcpu.stop = Vcpu_stop{kind, value, address};
-  if (kind != Vcpu_stop_kind::exit_status && kind != Vcpu_stop_kind::requested) {
+  // A stop the guest or the host asked for is not an error: no register dump.
+  if (kind != Vcpu_stop_kind::exit_status && kind != Vcpu_stop_kind::requested &&
+      kind != Vcpu_stop_kind::powered_off && kind != Vcpu_stop_kind::reset) {
     log_error("vm", "{}: stopped: {} (exit {} {}, qualification {:#x}, value {:#x}, address {:#x})", ctx.vcpu.vm_name,
               vcpu_stop_kind_name(kind), ctx.reason, exit_reason_name(ctx.reason), ctx.qualification, value, address);
     log_vcpu_state(ctx.vcpu, ctx.vmcs);

@@ -12,11 +12,14 @@ namespace {
 constexpr u64 io_size_and_string = 0x17;  // bits 2:0 and 4: zero for a one-byte IN/OUT
 constexpr u64 io_direction_in = 1u << 3;
 
-// A VM stopped by its access (the debug-exit port): RIP is moved past the OUT first, so a dump
-// or a restart sees the instruction after it.
+// A VM stopped by its access (the debug-exit port, ACPI power-off or reset): RIP is moved past
+// the OUT first, so a dump or a restart sees the instruction after it.
 Exit_action stop_after(Exit_context& ctx, const Io_effect& effect) {
   ctx.vmcs.write(vmcs::GUEST_RIP, ctx.vmcs.read(vmcs::GUEST_RIP) + ctx.vmcs.read(vmcs::VM_EXIT_INSTRUCTION_LEN));
-  return stop_vcpu(ctx, Vcpu_stop_kind::exit_status, effect.status);
+  const Vcpu_stop_kind kind = effect.kind == Io_effect::Kind::power_off ? Vcpu_stop_kind::powered_off
+                              : effect.kind == Io_effect::Kind::reset   ? Vcpu_stop_kind::reset
+                                                                        : Vcpu_stop_kind::exit_status;
+  return stop_vcpu(ctx, kind, effect.status);
 }
 
 // Every I/O exit but a one-byte IN/OUT: the qualification decoded in full.
@@ -34,7 +37,7 @@ Exit_action stop_after(Exit_context& ctx, const Io_effect& effect) {
   } else {
     effect = ctx.vcpu.io->write(io->port, io->size, static_cast<u32>(r.rax) & io_size_mask(io->size));
   }
-  if (effect.kind == Io_effect::Kind::stop_vm) return stop_after(ctx, effect);
+  if (effect.kind != Io_effect::Kind::none) return stop_after(ctx, effect);
   return Exit_action::advance_rip;
 }
 
@@ -56,7 +59,7 @@ Exit_action handle_io(Exit_context& ctx) {
   } else {
     effect = bus->write(port, 1, static_cast<u32>(r.rax) & 0xFF);
   }
-  if (effect.kind == Io_effect::Kind::stop_vm) return stop_after(ctx, effect);
+  if (effect.kind != Io_effect::Kind::none) return stop_after(ctx, effect);
   return Exit_action::advance_rip;
 }
 

@@ -35,6 +35,8 @@ enum class Vcpu_stop_kind : u8 {
   unsupported,        // an instruction hv does not emulate (string I/O, ...)
   requested,          // the host (monitor, shutdown) stopped it
   not_started,        // the VM could not be built (bad image, no memory): it never ran
+  powered_off,        // the guest powered off through ACPI (S5)
+  reset,              // the guest asked for a reset (ACPI reset register)
 };
 [[nodiscard]] const char* vcpu_stop_kind_name(Vcpu_stop_kind kind);
 
